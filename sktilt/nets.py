@@ -1,0 +1,101 @@
+"""skorch plumbing shared by the estimators' training loops.
+
+:class:`StepNet` is a :class:`skorch.NeuralNet` whose "data" is a step counter: a
+stochastic objective draws its own samples at every step, so ``X`` only sets how many
+optimisation steps make an epoch. skorch then provides history, callbacks, a progress
+bar, checkpointing and ``device``. Subclasses implement :meth:`StepNet.objective`.
+
+A non-finite loss raises :class:`DivergenceError` *before* the optimiser step, and
+:class:`LastGoodState` keeps a copy of the module's weights at the end of every
+finite epoch so that the estimator can restore them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DivergenceError", "LastGoodState", "StepNet"]
+
+import copy
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+
+
+class DivergenceError(FloatingPointError):
+    """The training objective became NaN or infinite."""
+
+
+class LastGoodState(Callback):
+    """Keep a copy of the module's ``state_dict`` after each epoch with finite loss."""
+
+    def initialize(self):
+        self.state_ = None
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        loss = net.history[-1].get("train_loss", np.nan)
+        if np.isfinite(loss):
+            self.state_ = copy.deepcopy(net.module_.state_dict())
+
+    def restore(self, net) -> bool:
+        """Load the last good weights into ``net``; ``False`` when there are none."""
+        if self.state_ is None:
+            return False
+        net.module_.load_state_dict(self.state_)
+        return True
+
+
+class _Identity(torch.nn.Module):
+    def forward(self, *args):  # pragma: no cover - never used as a loss
+        return args[0]
+
+
+class StepNet(NeuralNet):
+    """A skorch net trained on a stochastic objective, one step per "batch".
+
+    Parameters
+    ----------
+    module : torch.nn.Module or class
+        The trained module (a flow, a critic).
+    steps_per_epoch : int
+        Number of optimisation steps in one epoch.
+    **kwargs
+        Passed to :class:`skorch.NeuralNet` (``optimizer``, ``lr``, ``max_epochs``,
+        ``callbacks``, ``device``, ``verbose``, ...).
+    """
+
+    def __init__(self, module, *args, steps_per_epoch: int = 50, **kwargs):
+        kwargs.setdefault("criterion", _Identity)
+        kwargs.setdefault("train_split", None)
+        kwargs.setdefault("batch_size", 1)
+        kwargs.setdefault("iterator_train__shuffle", False)
+        super().__init__(module, *args, **kwargs)
+        self.steps_per_epoch = steps_per_epoch
+
+    @property
+    def _default_callbacks(self):
+        return super()._default_callbacks + [("last_good_state", LastGoodState())]
+
+    def objective(self) -> tuple[torch.Tensor, dict]:
+        """Return ``(loss, extras)``: the scalar to minimise and floats to record."""
+        raise NotImplementedError  # abstract: subclasses define the objective
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        loss, extras = self.objective()
+        if not torch.isfinite(loss):
+            raise DivergenceError(f"non-finite training loss ({loss.item()}).")
+        loss.backward()
+        for key, value in extras.items():
+            self.history.record_batch(key, float(value))
+        return {"loss": loss, "y_pred": loss.detach()}
+
+    def run_steps(self, epochs: int = 1) -> "StepNet":
+        """Run ``epochs`` epochs of ``steps_per_epoch`` steps, warm-starting."""
+        dummy = np.zeros((self.steps_per_epoch, 1), dtype=np.float32)
+        return self.partial_fit(dummy, epochs=epochs)
+
+    def restore_last_good_state(self) -> bool:
+        """Restore the weights saved at the last finite epoch."""
+        return dict(self.callbacks_)["last_good_state"].restore(self)
