@@ -1,0 +1,482 @@
+"""Boltzmann tuning of generative models (BTGM): the :class:`BoltzmannTuner` estimator."""
+
+from __future__ import annotations
+
+__all__ = ["BoltzmannTuner"]
+
+import copy
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._random import draw_seed, torch_seeded
+from .beta import BetaSearch
+from .diagnostics import reference_beta, tilted_moments
+from .flows import FLOWS, build_transform
+from .nets import DivergenceError
+from .samplers import as_base
+from .tilting import TiltFlow, TiltNet, evaluate_criterion
+
+
+def _latent_base(self) -> bool:
+    return as_base_kind(self.base_sampler) == "latent"
+
+
+def as_base_kind(base_sampler) -> str:
+    from .samplers import LatentSampler  # local: avoid a cycle in type checkers
+
+    if isinstance(base_sampler, LatentSampler):
+        return "latent"
+    if hasattr(base_sampler, "get_base_sampler") and hasattr(base_sampler, "fit"):
+        try:
+            return as_base_kind(base_sampler.get_base_sampler())
+        except Exception:
+            return getattr(base_sampler, "_base_kind", "unknown")
+    return "instance"
+
+
+class BoltzmannTuner(BaseEstimator):
+    r"""Tilt a generative model toward high values of a criterion (BTGM).
+
+    Learns ``q_beta(x) ∝ p(x) exp(beta f(x))`` with a normalising flow applied to the
+    samples of ``p`` (its latent space for decoder-based models), choosing ``beta`` so
+    that ``KL(q_beta || p)`` meets ``kl_budget``. Among all distributions within that
+    KL of ``p``, ``q_beta`` has the largest ``E_q f``; with
+    ``kl_budget = quantile_budget(rho) = -log(rho)`` it samples (at least as high as)
+    the top-``rho`` tail of ``f``, without rejection sampling.
+
+    Parameters
+    ----------
+    base_sampler : LatentSampler, torch.distributions.Distribution or estimator
+        The model ``p``. A :class:`~sktilt.LatentSampler` is tuned in its ``N(0, I)``
+        latent space with its decoder frozen; a torch ``Distribution`` over vectors is
+        tuned in instance space; an estimator with ``fit`` and ``get_base_sampler`` is
+        fitted on ``X`` first (a fitted one is used as is). Never modified.
+    criterion : callable
+        ``f``: maps a torch batch in instance space ``(n, ...)`` to ``(n,)``. If it is
+        differentiable, pathwise gradients are used; otherwise (numpy output or no
+        gradient path) score-function gradients. See :mod:`sktilt.criteria`.
+    kl_budget : float, default=1.0
+        Target ``KL(q || p)`` in nats; ``quantile_budget(rho)`` gives ``-log(rho)``.
+    flow : {"realnvp", "nsf", "maf"}, default="realnvp"
+        Flow family (:func:`sktilt.flows.build_transform`).
+    n_transforms : int, default=4
+        Number of coupling / autoregressive layers.
+    hidden_features : tuple of int, default=(64, 64)
+        Hidden sizes of the flow's hyper-networks.
+    gradient : {"auto", "pathwise", "score"}, default="auto"
+        Estimator of the criterion's gradient; ``"auto"`` detects differentiability.
+    batch_size : int, default=256
+        Samples of ``q`` per optimisation step.
+    n_steps : int, default=300
+        Optimisation steps per beta iteration (the first iteration runs twice as many,
+        later ones warm-start from the previous flow).
+    lr : float, default=5e-3
+        Adam learning rate of the flow.
+    max_beta_iter : int, default=8
+        Largest number of beta updates.
+    tol : float, default=0.01
+        Relative tolerance on KL; the search stops once
+        ``|KL - budget| <= max(tol * budget, 2 * standard error)``.
+    n_eval_samples : int, default=32768
+        Samples of ``q`` to estimate KL and the moments of f after each beta.
+    n_reference_samples : int, default=20000
+        Samples of ``p`` for the importance-sampling reference (BTGM App. C), which
+        also gives the starting beta.
+    beta_max : float, default=1e4
+        Largest beta tried; a budget not reached there is reported unreachable.
+    device : str, default="cpu"
+        Torch device of the flow and the frozen decoder copy.
+    verbose : int, default=0
+        0 is silent; 1 prints one line per beta iteration; 2 adds skorch's per-epoch
+        log.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the flow's initialisation and all sampling during ``fit``, and the
+        default sampling of :meth:`sample`.
+
+    Attributes
+    ----------
+    beta_ : float
+        Selected inverse temperature.
+    kl_ : float
+        Monte-Carlo estimate of ``KL(q_beta || p)`` (latent space for latent bases, an
+        upper bound on the instance-space KL, BTGM App. B).
+    kl_se_ : float
+        Its standard error.
+    criterion_mean_, criterion_std_ : float
+        ``E_q f`` and the standard deviation of ``f`` under ``q``.
+    criterion_mean_se_ : float
+        Standard error of ``criterion_mean_``.
+    history_ : list of dict
+        One entry per beta iteration: ``beta``, ``kl``, ``kl_se``, ``criterion_mean``,
+        ``criterion_var``, ``criterion_third`` (third central moment), and the
+        reference values ``reference_kl``, ``reference_criterion_mean``,
+        ``reference_ess``.
+    n_iter_ : int
+        Number of beta iterations run.
+    converged_ : bool
+        Whether the KL met the budget within tolerance.
+    gradient_ : {"pathwise", "score"}
+        Gradient estimator used for the criterion.
+    reference_ : TiltReference
+        Importance-sampling reference of ``q_beta_`` from base samples.
+    log_partition_ : float
+        Reference ``log Z(beta_) = log E_p exp(beta_ f)``.
+    base_ : Base
+        The validated base (frozen decoder copy).
+    net_ : TiltNet
+        The skorch net holding the fitted flow (``net_.module_``) and its history.
+    n_features_in_ : int
+        Number of features of ``X`` seen in ``fit`` (instance-space bases).
+
+    See Also
+    --------
+    sktilt.quantile_budget : KL budget for a top-rho tail.
+    sktilt.diagnostics.tilted_moments : the closed-form reference.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktilt import BoltzmannTuner, LatentSampler
+    >>> from sktilt.criteria import LinearCriterion
+    >>> base = LatentSampler(torch.nn.Identity(), latent_dim=2)
+    >>> tuner = BoltzmannTuner(base, LinearCriterion([1.0, 0.0]), kl_budget=0.5,
+    ...                        n_steps=100, random_state=0).fit()
+    >>> round(tuner.beta_, 1)  # exact: sqrt(2 * 0.5) / |a| = 1
+    1.0
+    """
+
+    _parameter_constraints: dict = {
+        "base_sampler": "no_validation",
+        "criterion": [callable],
+        "kl_budget": [Interval(Real, 0, None, closed="neither")],
+        "flow": [StrOptions(set(FLOWS))],
+        "n_transforms": [Interval(Integral, 0, None, closed="left")],
+        "hidden_features": ["array-like", tuple],
+        "gradient": [StrOptions({"auto", "pathwise", "score"})],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_beta_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_eval_samples": [Interval(Integral, 2, None, closed="left")],
+        "n_reference_samples": [Interval(Integral, 2, None, closed="left")],
+        "beta_max": [Interval(Real, 0, None, closed="neither")],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        base_sampler,
+        criterion,
+        *,
+        kl_budget=1.0,
+        flow="realnvp",
+        n_transforms=4,
+        hidden_features=(64, 64),
+        gradient="auto",
+        batch_size=256,
+        n_steps=300,
+        lr=5e-3,
+        max_beta_iter=8,
+        tol=0.01,
+        n_eval_samples=32768,
+        n_reference_samples=20000,
+        beta_max=1e4,
+        device="cpu",
+        verbose=0,
+        random_state=None,
+    ):
+        self.base_sampler = base_sampler
+        self.criterion = criterion
+        self.kl_budget = kl_budget
+        self.flow = flow
+        self.n_transforms = n_transforms
+        self.hidden_features = hidden_features
+        self.gradient = gradient
+        self.batch_size = batch_size
+        self.n_steps = n_steps
+        self.lr = lr
+        self.max_beta_iter = max_beta_iter
+        self.tol = tol
+        self.n_eval_samples = n_eval_samples
+        self.n_reference_samples = n_reference_samples
+        self.beta_max = beta_max
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X=None, y=None):
+        """Fit the flow and select beta so that ``KL(q_beta || p) ≈ kl_budget``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), default=None
+            Training data of the base model when ``base_sampler`` is an estimator to
+            fit; otherwise ignored (validated if given).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : BoltzmannTuner
+        """
+        self.base_ = self._resolve_base(X)
+        seed = draw_seed(self.random_state)
+        with torch_seeded(seed):
+            self._fit(seed)
+        return self
+
+    def _resolve_base(self, X):
+        base_sampler = self.base_sampler
+        if hasattr(base_sampler, "get_base_sampler") and hasattr(base_sampler, "fit"):
+            if X is not None:
+                X = validate_data(self, X, dtype=None)
+            try:
+                check_is_fitted(base_sampler)
+                self.base_estimator_ = base_sampler
+            except Exception:
+                if X is None:
+                    raise ValueError(
+                        f"base_sampler {type(base_sampler).__name__} is not fitted: pass "
+                        "training data to fit(X), or fit it first."
+                    ) from None
+                self.base_estimator_ = clone(base_sampler).fit(X)
+        elif X is not None:
+            validate_data(self, X, allow_nd=True)
+        base = as_base(base_sampler if not hasattr(self, "base_estimator_")
+                       else self.base_estimator_).to(self.device)
+        if not base.latent and X is None:
+            self.n_features_in_ = base.dim
+        return base
+
+    def _fit(self, seed: int) -> None:
+        base, budget = self.base_, float(self.kl_budget)
+        device = torch.device(self.device)
+        self.gradient_ = self._detect_gradient(base, device)
+        f_ref = self._criterion_on_base(self.n_reference_samples, device)
+        search = BetaSearch(budget, beta_max=float(self.beta_max))
+        beta = reference_beta(f_ref, budget)
+        if beta is None:
+            beta = search.first_beta(float(np.var(f_ref)))
+
+        net = TiltNet(
+            TiltFlow(build_transform(base.dim, flow=self.flow, transforms=self.n_transforms,
+                                     hidden_features=self.hidden_features)),
+            optimizer=torch.optim.Adam, lr=self.lr, max_epochs=1,
+            steps_per_epoch=self.n_steps, device=str(device),
+            verbose=int(self.verbose > 1),
+        )
+        net.initialize()
+        net.base, net.target = base, self.criterion
+        net.pathwise = self.gradient_ == "pathwise"
+        net.n_samples_per_step = self.batch_size
+        self.net_ = net
+
+        states = [(0.0, math.inf, copy.deepcopy(net.module_.state_dict()))]
+        self.history_, self.converged_, diverged = [], False, False
+        for it in range(self.max_beta_iter):
+            net.beta = beta
+            try:
+                net.run_steps(epochs=2 if it == 0 else 1, anneal=True)
+            except DivergenceError as exc:
+                diverged = True
+                warnings.warn(
+                    f"BoltzmannTuner diverged at beta={beta:.4g} ({exc}); restored the flow "
+                    f"fitted at beta={self.history_[-1]['beta'] if self.history_ else 0.0:.4g}."
+                    " Lower lr or check the criterion for NaN/inf.",
+                    RuntimeWarning, stacklevel=3,
+                )
+                break
+            stats = self._evaluate(beta)
+            ref = tilted_moments(f_ref, beta)
+            stats.update(reference_kl=ref.kl, reference_criterion_mean=ref.criterion_mean,
+                         reference_ess=ref.ess)
+            self.history_.append(stats)
+            states.append((beta, abs(stats["kl"] - budget),
+                           copy.deepcopy(net.module_.state_dict())))
+            if self.verbose:
+                print(f"[BoltzmannTuner] iter {it}: beta={beta:.5g} KL={stats['kl']:.4f}"
+                      f"±{stats['kl_se']:.4f} (budget {budget:.4f}) "
+                      f"E_q f={stats['criterion_mean']:.4g}")
+            if abs(stats["kl"] - budget) <= max(self.tol * budget, 2 * stats["kl_se"]):
+                self.converged_ = True
+                break
+            new_beta = search.update(beta, stats["kl"], stats["criterion_var"],
+                                     stats["criterion_third"])
+            if new_beta == beta:  # bracket collapsed or beta_max reached
+                break
+            beta = new_beta
+
+        self._select_state(states, budget, diverged)
+        f_ref_final = tilted_moments(f_ref, self.beta_)
+        self.reference_ = f_ref_final
+        self.log_partition_ = f_ref_final.log_partition
+        self.n_iter_ = len(self.history_)
+
+    def _select_state(self, states, budget, diverged):
+        beta, _, state = min(states[1:] or states, key=lambda s: s[1])
+        if diverged and len(states) > 1:
+            beta, _, state = states[-1]
+        self.net_.module_.load_state_dict(state)
+        idx = [s[0] for s in states[1:]].index(beta) if len(states) > 1 else None
+        stats = self.history_[idx] if idx is not None else self._evaluate(0.0)
+        self.beta_ = float(beta)
+        self.kl_, self.kl_se_ = stats["kl"], stats["kl_se"]
+        self.criterion_mean_ = stats["criterion_mean"]
+        self.criterion_mean_se_ = stats["criterion_mean_se"]
+        self.criterion_std_ = math.sqrt(max(stats["criterion_var"], 0.0))
+        if not self.converged_ and not diverged:
+            reached = max(h["kl"] for h in self.history_)
+            warnings.warn(
+                f"kl_budget={budget:.4g} was not met within max_beta_iter="
+                f"{self.max_beta_iter} (largest KL reached {reached:.4g}); keeping the "
+                f"closest fit, beta={self.beta_:.4g}, KL={self.kl_:.4g}. The budget may be "
+                "unreachable for this criterion (f bounded above), or raise max_beta_iter "
+                "/ n_steps.",
+                ConvergenceWarning, stacklevel=4,
+            )
+
+    def _detect_gradient(self, base, device) -> str:
+        z = base.sample(8, device=device).requires_grad_(True)
+        out = self.criterion(base.to_instance(z))
+        evaluate_criterion(lambda _: out, z, check=True)
+        differentiable = (isinstance(out, torch.Tensor) and out.requires_grad)
+        if self.gradient == "pathwise" and not differentiable:
+            raise ValueError(
+                "gradient='pathwise' needs a differentiable criterion returning a torch "
+                "tensor with a gradient path to its input; use gradient='auto' or 'score'."
+            )
+        if self.gradient == "score" or not differentiable:
+            return "score"
+        return "pathwise"
+
+    def _criterion_on_base(self, n, device, chunk=65536) -> np.ndarray:
+        out = []
+        with torch.no_grad():
+            for start in range(0, n, chunk):
+                z = self.base_.sample(min(chunk, n - start), device=device)
+                f = evaluate_criterion(self.criterion, self.base_.to_instance(z), check=True)
+                out.append(f.double().cpu().numpy())
+        return np.concatenate(out)
+
+    def _evaluate(self, beta: float, chunk: int = 8192) -> dict:
+        """Monte-Carlo KL(q||p) and moments of f under q, with standard errors."""
+        ratios, fs = [], []
+        module, base = self.net_.module_, self.base_
+        device = torch.device(self.device)
+        with torch.no_grad():
+            for start in range(0, self.n_eval_samples, chunk):
+                eps = base.sample(min(chunk, self.n_eval_samples - start), device=device)
+                z, ladj = module(eps)
+                ratios.append((base.log_prob(eps) - ladj - base.log_prob(z)).double().cpu())
+                fs.append(evaluate_criterion(self.criterion, base.to_instance(z)).double().cpu())
+        r, f = torch.cat(ratios).numpy(), torch.cat(fs).numpy()
+        n = r.size
+        centred = f - f.mean()
+        return {
+            "beta": float(beta),
+            "kl": float(r.mean()),
+            "kl_se": float(r.std(ddof=1) / math.sqrt(n)),
+            "criterion_mean": float(f.mean()),
+            "criterion_mean_se": float(f.std(ddof=1) / math.sqrt(n)),
+            "criterion_var": float(centred.var()),
+            "criterion_third": float((centred**3).mean()),
+        }
+
+    # --------------------------------------------------------------- sample
+    def _draw(self, n_samples, random_state, latent, chunk=65536):
+        check_is_fitted(self)
+        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
+        rs = self.random_state if random_state is None else random_state
+        seed = draw_seed(check_random_state(rs) if not isinstance(rs, Integral) else rs)
+        device = torch.device(self.device)
+        out = None
+        with torch_seeded(seed), torch.no_grad():
+            for start in range(0, n_samples, chunk):
+                eps = self.base_.sample(min(chunk, n_samples - start), device=device)
+                z, _ = self.net_.module_(eps)
+                x = (z if latent else self.base_.to_instance(z)).cpu().numpy()
+                if out is None:  # allocate once: bounded extra memory per chunk
+                    out = np.empty((n_samples,) + x.shape[1:], dtype=x.dtype)
+                out[start:start + len(x)] = x
+        return out
+
+    def sample(self, n_samples=1, *, random_state=None):
+        """Draw samples of the tuned model ``q_beta`` in instance space (decoded).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, RandomState instance or None, default=None
+            ``None`` uses the estimator's ``random_state`` (so an int gives the same
+            samples at every call, as in :meth:`sklearn.mixture.GaussianMixture.sample`).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, ...)
+            Generated in chunks, so memory beyond the output stays bounded.
+        """
+        return self._draw(n_samples, random_state, latent=False)
+
+    @available_if(_latent_base)
+    def sample_latent(self, n_samples=1, *, random_state=None):
+        """Draw latent samples ``z ~ q_beta(z)`` (only for :class:`LatentSampler` bases).
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, latent_dim)
+        """
+        return self._draw(n_samples, random_state, latent=True)
+
+    # ---------------------------------------------------------------- score
+    def score_samples(self, X):
+        """Log density ratio ``log q_beta(x) / p(x) = beta f(x) - log Z(beta)``.
+
+        It is exact for the target tilt, in instance space, for every kind of base
+        (with a deterministic decoder the latent tilt induces exactly this ratio),
+        using the importance-sampling estimate of ``log Z`` (BTGM Eq. 29). Positive
+        values mark points that the tuned model favours over the base model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Points in instance space.
+
+        Returns
+        -------
+        log_ratio : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        if self.base_.latent:
+            X = check_array(X, allow_nd=True, dtype=np.float32)
+        else:
+            X = validate_data(self, X, reset=False, dtype=np.float32)
+        with torch.no_grad():
+            x = torch.as_tensor(X, device=torch.device(self.device))
+            f = evaluate_criterion(self.criterion, x).double().cpu().numpy()
+        return self.beta_ * f - self.log_partition_
+
+    def score(self, X, y=None):
+        """Mean of :meth:`score_samples`: average log ``q_beta / p`` over ``X``."""
+        return float(np.mean(self.score_samples(X)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        return tags

@@ -1,0 +1,124 @@
+"""The Boltzmann-tuning objective and its skorch training loop.
+
+For a fixed beta, BTGM (Eq. 7-9) fits ``q = T_# p`` by maximising
+``E_{e~p}[beta f(T(e)) + log p(T(e)) - log q(T(e))]``, i.e. minimising
+``KL(q || p) - beta E_q f``. The KL part is always differentiated pathwise through
+the flow. The criterion part is pathwise when ``f`` is differentiable and otherwise
+uses the score-function estimator of :mod:`sktilt.gradients` with a leave-one-out
+mean baseline.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TiltFlow", "TiltNet", "evaluate_criterion"]
+
+import numpy as np
+import torch
+from torch import nn
+
+from .gradients import score_function_surrogate
+from .nets import StepNet
+
+
+class TiltFlow(nn.Module):
+    """Wraps a zuko lazy transform ``T``: ``forward(e) -> (T(e), log|det J_T(e)|)``."""
+
+    def __init__(self, transform: nn.Module):
+        super().__init__()
+        self.transform = transform
+
+    def forward(self, eps: torch.Tensor):
+        return self.transform().call_and_ladj(eps)
+
+    def log_prob(self, z: torch.Tensor, base) -> torch.Tensor:
+        """``log q(z)`` at arbitrary points (inverse direction)."""
+        eps, ladj_inv = self.transform().inv.call_and_ladj(z)
+        return base.log_prob(eps) + ladj_inv
+
+    def log_prob_frozen(self, z: torch.Tensor, base) -> torch.Tensor:
+        """``log q(z)`` with the flow's parameters treated as constants.
+
+        Differentiable in ``z`` only: the "sticking the landing" estimator (Roeder et
+        al., 2017), whose gradient vanishes sample by sample once ``q`` equals the
+        target, so the flow settles exactly instead of jittering around it.
+        """
+        frozen = {f"flow.{k}": v.detach() for k, v in self.named_parameters()}
+        return torch.func.functional_call(_LogProb(self), frozen, (z, base))
+
+
+class _LogProb(nn.Module):
+    # functional_call swaps parameters for a module's forward: route it to log_prob.
+    def __init__(self, flow):
+        super().__init__()
+        self.flow = flow
+
+    def forward(self, z, base):
+        return self.flow.log_prob(z, base)
+
+
+def evaluate_criterion(criterion, x: torch.Tensor, *, check: bool = False) -> torch.Tensor:
+    """Call ``criterion`` on a batch and return a float tensor of shape ``(n,)``.
+
+    numpy outputs are accepted (non-differentiable criteria). With ``check=True`` the
+    shape and finiteness are validated with errors that name the parameter.
+    """
+    out = criterion(x)
+    if not isinstance(out, torch.Tensor):
+        try:
+            out = torch.as_tensor(np.asarray(out, dtype=np.float32), device=x.device)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"criterion must return a tensor or array of shape (n,), got "
+                f"{type(out).__name__}."
+            ) from exc
+    n = x.shape[0]
+    if check:
+        if out.shape != (n,):
+            raise ValueError(
+                f"criterion must map a batch of shape (n, ...) to shape (n,); for n={n} "
+                f"it returned shape {tuple(out.shape)}. Reduce over the other axes "
+                "(e.g. return x.max(dim=1).values)."
+            )
+        bad = ~torch.isfinite(out.detach())
+        if bad.any():
+            raise ValueError(
+                f"criterion returned {int(bad.sum())} non-finite value(s) (NaN or inf) out "
+                f"of {n} on samples of the base model; it must be finite everywhere p has "
+                "mass (clip or regularise it, e.g. log(h + eps))."
+            )
+    return out.to(torch.float32).reshape(n)
+
+
+class TiltNet(StepNet):
+    """skorch net that fits the flow at the current ``beta`` (set by the tuner).
+
+    The tuner sets ``base``, ``target`` (the criterion), ``beta``, ``pathwise`` and
+    ``n_samples_per_step`` before calling :meth:`~sktilt.nets.StepNet.run_steps`.
+    """
+
+    base = None
+    target = None
+    beta = 0.0
+    pathwise = True
+    n_samples_per_step = 256
+    sticking_the_landing = True
+
+    def objective(self):
+        base, device = self.base, self.device
+        eps = base.sample(self.n_samples_per_step, device=device)
+        z, ladj = self.module_(eps)
+        log_p_z = base.log_prob(z)
+        log_ratio = base.log_prob(eps) - ladj - log_p_z
+        if self.sticking_the_landing:
+            surrogate_ratio = self.module_.log_prob_frozen(z, base) - log_p_z
+        else:
+            surrogate_ratio = log_ratio
+        if self.pathwise:
+            f = evaluate_criterion(self.target, base.to_instance(z))
+            tilt = f.mean()
+        else:
+            with torch.no_grad():
+                f = evaluate_criterion(self.target, base.to_instance(z.detach()))
+            tilt = score_function_surrogate(self.module_.log_prob(z.detach(), base), f)
+        loss = surrogate_ratio.mean() - self.beta * tilt
+        return loss, {"kl_batch": log_ratio.mean().item(), "criterion_batch": f.mean().item()}
