@@ -94,11 +94,11 @@ class BetaSearch:
             new = self._interpolate()
         else:
             new = beta * self.growth if step is None else step
-        if not math.isfinite(self.hi):
-            new = min(new, max(beta, self.lo) * self.growth)
-        new = max(new, self.lo * (1 + 1e-3), 1e-8)
         if math.isfinite(self.hi):
-            new = min(new, self.hi * (1 - 1e-3))
+            margin = 1e-3 * (self.hi - self.lo)  # stay strictly inside the bracket
+            new = min(max(new, self.lo + margin), self.hi - margin)
+        else:
+            new = max(min(new, max(beta, self.lo) * self.growth), self.lo, 1e-8)
         return float(min(new, self.beta_max))
 
     def _second_order(self, beta, kl, var_f, third):

@@ -267,7 +267,7 @@ class BoltzmannTuner(BaseEstimator):
         base, budget = self.base_, float(self.kl_budget)
         device = torch.device(self.device)
         self.gradient_ = self._detect_gradient(base, device)
-        f_ref = self._criterion_on_base(self.n_reference_samples, device)
+        eps_ref, f_ref = self._criterion_on_base(self.n_reference_samples, device)
         search = BetaSearch(budget, beta_max=float(self.beta_max))
         beta = reference_beta(f_ref, budget)
         if beta is None:
@@ -281,6 +281,7 @@ class BoltzmannTuner(BaseEstimator):
             verbose=int(self.verbose > 1),
         )
         net.initialize()
+        self._moment_match_init(net.module_.transform, eps_ref, f_ref, beta)
         net.base, net.target = base, self.criterion
         net.pathwise = self.gradient_ == "pathwise"
         net.n_samples_per_step = self.batch_size
@@ -364,14 +365,34 @@ class BoltzmannTuner(BaseEstimator):
             return "score"
         return "pathwise"
 
-    def _criterion_on_base(self, n, device, chunk=65536) -> np.ndarray:
-        out = []
+    def _criterion_on_base(self, n, device, chunk=65536):
+        """Base samples (flow space) and f at them, for the reference and the init."""
+        eps, out = [], []
         with torch.no_grad():
             for start in range(0, n, chunk):
                 z = self.base_.sample(min(chunk, n - start), device=device)
                 f = evaluate_criterion(self.criterion, self.base_.to_instance(z), check=True)
+                eps.append(z.double().cpu().numpy())
                 out.append(f.double().cpu().numpy())
-        return np.concatenate(out)
+        return np.concatenate(eps), np.concatenate(out)
+
+    @staticmethod
+    def _moment_match_init(transform, eps, f, beta, min_ess=50.0):
+        """Start the flow's global affine at the tilt's importance-weighted moments.
+
+        The flow then only has to learn the shape of ``q_beta``, not to travel to it:
+        a far tail is reached in the first steps instead of after ``shift / lr`` steps.
+        """
+        a = beta * f
+        w = np.exp(a - a.max())
+        w /= w.sum()
+        if 1.0 / (w @ w) < min_ess:
+            return
+        mean_p, sd_p = eps.mean(0), eps.std(0) + 1e-12
+        mean_q = w @ eps
+        sd_q = np.sqrt(w @ (eps - mean_q) ** 2) + 1e-12
+        scale = np.clip(sd_q / sd_p, 1e-2, 1e2)
+        transform.transforms[-1].set_(mean_q - scale * mean_p, scale)
 
     def _evaluate(self, beta: float, chunk: int = 8192) -> dict:
         """Monte-Carlo KL(q||p) and moments of f under q, with standard errors."""
@@ -462,10 +483,10 @@ class BoltzmannTuner(BaseEstimator):
         log_ratio : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        if self.base_.latent:
+        if hasattr(self, "n_features_in_"):
+            X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+        else:  # a latent base fitted without X: any instance shape the decoder makes
             X = check_array(X, allow_nd=True, dtype=np.float32)
-        else:
-            X = validate_data(self, X, reset=False, dtype=np.float32)
         with torch.no_grad():
             x = torch.as_tensor(X, device=torch.device(self.device))
             f = evaluate_criterion(self.criterion, x).double().cpu().numpy()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 __all__ = ["FLOWS", "GlobalAffine", "build_transform", "zero_init_"]
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -38,6 +39,16 @@ class GlobalAffine(LazyTransform):
         super().__init__()
         self.shift = nn.Parameter(torch.zeros(features))
         self.log_scale = nn.Parameter(torch.zeros(features))
+
+    @torch.no_grad()
+    def set_(self, shift, scale) -> None:
+        """Set the map to ``x -> scale * x + shift`` (``scale`` in [1e-2, 1e2])."""
+        shift = torch.as_tensor(shift, dtype=self.shift.dtype)
+        log_scale = torch.log(torch.as_tensor(scale, dtype=self.shift.dtype))
+        # invert MonotonicAffineTransform's squashing a / (1 + |a| / L), L = -log(slope)
+        bound = -math.log(1e-3)
+        self.shift.copy_(shift)
+        self.log_scale.copy_(log_scale / (1 - log_scale.abs() / bound))
 
     def forward(self, c: torch.Tensor | None = None):
         # MonotonicAffineTransform bounds the log-scale (slope >= 1e-3), keeping the

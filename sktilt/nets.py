@@ -81,7 +81,20 @@ class StepNet(NeuralNet):
         """Return ``(loss, extras)``: the scalar to minimise and floats to record."""
         raise NotImplementedError  # abstract: subclasses define the objective
 
+    def _anneal_lr(self) -> None:
+        # Cosine decay to lr/10 over each call of run_steps: a stochastic objective
+        # otherwise leaves the weights jittering around the optimum by ~lr.
+        total = getattr(self, "_stage_total", 0)
+        if not total:
+            return
+        t = min(self._stage_step / total, 1.0)
+        factor = 0.1 + 0.9 * 0.5 * (1.0 + np.cos(np.pi * t))
+        for group in self.optimizer_.param_groups:
+            group["lr"] = self.lr * factor
+        self._stage_step += 1
+
     def train_step_single(self, batch, **fit_params):
+        self._anneal_lr()
         self._set_training(True)
         loss, extras = self.objective()
         if not torch.isfinite(loss):
@@ -91,8 +104,14 @@ class StepNet(NeuralNet):
             self.history.record_batch(key, float(value))
         return {"loss": loss, "y_pred": loss.detach()}
 
-    def run_steps(self, epochs: int = 1) -> "StepNet":
-        """Run ``epochs`` epochs of ``steps_per_epoch`` steps, warm-starting."""
+    def run_steps(self, epochs: int = 1, *, anneal: bool = False) -> "StepNet":
+        """Run ``epochs`` epochs of ``steps_per_epoch`` steps, warm-starting.
+
+        With ``anneal=True`` the learning rate follows a cosine decay from ``lr`` to
+        ``lr / 10`` over these steps (restarting at ``lr`` on the next call).
+        """
+        self._stage_total = epochs * self.steps_per_epoch if anneal else 0
+        self._stage_step = 0
         dummy = np.zeros((self.steps_per_epoch, 1), dtype=np.float32)
         return self.partial_fit(dummy, epochs=epochs)
 
