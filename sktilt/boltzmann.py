@@ -89,7 +89,7 @@ class BoltzmannTuner(BaseEstimator):
         ``|KL - budget| <= max(tol * budget, 2 * standard error)``.
     n_eval_samples : int, default=32768
         Samples of ``q`` to estimate KL and the moments of f after each beta.
-    n_reference_samples : int, default=20000
+    n_reference_samples : int, default=100_000
         Samples of ``p`` for the importance-sampling reference (BTGM App. C), which
         also gives the starting beta.
     beta_max : float, default=1e4
@@ -192,7 +192,7 @@ class BoltzmannTuner(BaseEstimator):
         max_beta_iter=8,
         tol=0.01,
         n_eval_samples=32768,
-        n_reference_samples=20000,
+        n_reference_samples=100_000,
         beta_max=1e4,
         device="cpu",
         verbose=0,
@@ -318,6 +318,16 @@ class BoltzmannTuner(BaseEstimator):
                 break
             new_beta = search.update(beta, stats["kl"], stats["criterion_var"],
                                      stats["criterion_third"])
+            # Bridge: the flow q_beta is a far better importance proposal for nearby
+            # betas than p itself, so its reference root, inside the bracket, beats a
+            # local step -- as long as the flow is q_beta, i.e. the reference KL at
+            # the current beta agrees with the flow's own.
+            f_q, log_ratio_q = self._last_f, -self._last_log_ratio
+            ref_now = tilted_moments(f_q, beta, log_ratio_q)
+            if abs(ref_now.kl - stats["kl"]) <= max(3 * stats["kl_se"], self.tol * budget):
+                bridged = reference_beta(f_q, budget, log_ratio=log_ratio_q, min_ess=500.0)
+                if bridged is not None and search.lo < bridged < search.hi:
+                    new_beta = min(bridged, float(self.beta_max))
             if new_beta == beta:  # bracket collapsed or beta_max reached
                 break
             beta = new_beta
@@ -406,6 +416,7 @@ class BoltzmannTuner(BaseEstimator):
                 ratios.append((base.log_prob(eps) - ladj - base.log_prob(z)).double().cpu())
                 fs.append(evaluate_criterion(self.criterion, base.to_instance(z)).double().cpu())
         r, f = torch.cat(ratios).numpy(), torch.cat(fs).numpy()
+        self._last_log_ratio, self._last_f = r, f  # for the bridge estimate of beta
         n = r.size
         centred = f - f.mean()
         return {

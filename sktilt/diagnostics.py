@@ -34,10 +34,22 @@ class TiltReference:
     ess: float
 
 
-def tilted_moments(f_values: np.ndarray, beta: float) -> TiltReference:
-    """Reference moments of ``q_beta ∝ p exp(beta f)`` from ``f`` at base samples."""
+def tilted_moments(f_values: np.ndarray, beta: float,
+                   log_ratio: np.ndarray | None = None) -> TiltReference:
+    """Reference moments of ``q_beta ∝ p exp(beta f)`` by self-normalised weights.
+
+    Parameters
+    ----------
+    f_values : array of shape (n,)
+        ``f`` at samples of a proposal ``r``.
+    beta : float
+    log_ratio : array of shape (n,) or None
+        ``log p(x) - log r(x)`` at the samples; ``None`` means ``r = p`` (BTGM Eq.
+        29-31). A fitted flow ``q_beta0`` as ``r`` resolves far tails that base samples
+        cannot reach, for betas near ``beta0``.
+    """
     f = np.asarray(f_values, dtype=np.float64).ravel()
-    a = beta * f
+    a = beta * f if log_ratio is None else beta * f + np.asarray(log_ratio, np.float64).ravel()
     amax = a.max()
     w = np.exp(a - amax)
     s = w.sum()
@@ -49,31 +61,33 @@ def tilted_moments(f_values: np.ndarray, beta: float) -> TiltReference:
     return TiltReference(float(beta), float(log_z), mean, var, float(kl), float(1.0 / (w @ w)))
 
 
-def reference_beta(f_values: np.ndarray, budget: float, *, min_ess: float = 100.0,
+def reference_beta(f_values: np.ndarray, budget: float, *,
+                   log_ratio: np.ndarray | None = None, min_ess: float = 100.0,
                    tol: float = 1e-6) -> float | None:
     """Beta at which the reference KL (Eq. 31) meets ``budget``, by bisection.
 
-    Returns ``None`` when the base samples cannot resolve the budget: the reference
-    KL saturates at ``log n`` and becomes unreliable once the ESS drops below
-    ``min_ess``.
+    ``log_ratio`` is as in :func:`tilted_moments`. Returns ``None`` when the samples
+    cannot resolve the budget: the reference KL saturates and becomes unreliable once
+    the effective sample size drops below ``min_ess``.
     """
     f = np.asarray(f_values, dtype=np.float64).ravel()
     sd = f.std()
     if not np.isfinite(sd) or sd == 0:
         return None
+
+    def kl(beta):
+        return tilted_moments(f, beta, log_ratio).kl
+
     lo, hi = 0.0, 1.0 / sd
-    while tilted_moments(f, hi).kl < budget:
+    while kl(hi) < budget:
         lo, hi = hi, 2 * hi
         if hi * sd > 1e3:
             return None
     while hi - lo > tol * hi:
         mid = 0.5 * (lo + hi)
-        if tilted_moments(f, mid).kl < budget:
-            lo = mid
-        else:
-            hi = mid
+        lo, hi = (mid, hi) if kl(mid) < budget else (lo, mid)
     beta = 0.5 * (lo + hi)
-    return beta if tilted_moments(f, beta).ess >= min_ess else None
+    return beta if tilted_moments(f, beta, log_ratio).ess >= min_ess else None
 
 
 def pareto_front(kl, criterion_mean):

@@ -96,3 +96,18 @@ def test_pareto_front_keeps_non_dominated_points():
     k, c = pareto_front(kl, crit)
     np.testing.assert_array_equal(k, [0.0, 1.0, 2.0])
     np.testing.assert_array_equal(c, [0.0, 1.0, 2.0])
+
+
+def test_tilted_moments_with_a_proposal_match_closed_form():
+    # Samples from r = N(m, I) reweighted by p / r give the same tilt of p = N(0, I)
+    # as base samples, but resolve a far tail (beta |a| = 4) that base samples cannot.
+    rng = np.random.default_rng(1)
+    a = np.array([1.0, 0.0])
+    m = np.array([3.5, 0.0])
+    x = rng.standard_normal((200_000, 2)) + m
+    log_ratio = -0.5 * (x**2).sum(1) + 0.5 * ((x - m) ** 2).sum(1)
+    f = x @ a
+    ref = tilted_moments(f, 4.0, log_ratio)
+    assert ref.criterion_mean == pytest.approx(4.0, rel=0.01)
+    assert ref.kl == pytest.approx(8.0, rel=0.02)
+    assert reference_beta(f, 8.0, log_ratio=log_ratio) == pytest.approx(4.0, rel=0.01)
