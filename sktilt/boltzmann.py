@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from skorch.callbacks import ProgressBar
 
 from ._random import draw_seed, torch_seeded
 from .beta import BetaSearch
@@ -94,11 +95,15 @@ class BoltzmannTuner(BaseEstimator):
         also gives the starting beta.
     beta_max : float, default=1e4
         Largest beta tried; a budget not reached there is reported unreachable.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra callbacks of the flow's skorch net, e.g.
+        ``skorch.callbacks.Checkpoint(monitor="train_loss_best", ...)`` (the net has no
+        validation split) or ``EarlyStopping(monitor="train_loss")``.
     device : str, default="cpu"
         Torch device of the flow and the frozen decoder copy.
     verbose : int, default=0
-        0 is silent; 1 prints one line per beta iteration; 2 adds skorch's per-epoch
-        log.
+        0 is silent; 1 prints one line per beta iteration with a progress bar over
+        the optimisation steps; 2 adds skorch's per-epoch log.
     random_state : int, RandomState instance or None, default=None
         Seeds the flow's initialisation and all sampling during ``fit``, and the
         default sampling of :meth:`sample`.
@@ -171,6 +176,7 @@ class BoltzmannTuner(BaseEstimator):
         "n_eval_samples": [Interval(Integral, 2, None, closed="left")],
         "n_reference_samples": [Interval(Integral, 2, None, closed="left")],
         "beta_max": [Interval(Real, 0, None, closed="neither")],
+        "callbacks": [list, None],
         "device": [str, torch.device],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -194,6 +200,7 @@ class BoltzmannTuner(BaseEstimator):
         n_eval_samples=32768,
         n_reference_samples=100_000,
         beta_max=1e4,
+        callbacks=None,
         device="cpu",
         verbose=0,
         random_state=None,
@@ -213,6 +220,7 @@ class BoltzmannTuner(BaseEstimator):
         self.n_eval_samples = n_eval_samples
         self.n_reference_samples = n_reference_samples
         self.beta_max = beta_max
+        self.callbacks = callbacks
         self.device = device
         self.verbose = verbose
         self.random_state = random_state
@@ -278,7 +286,7 @@ class BoltzmannTuner(BaseEstimator):
                                      hidden_features=self.hidden_features)),
             optimizer=torch.optim.Adam, lr=self.lr, max_epochs=1,
             steps_per_epoch=self.n_steps, device=str(device),
-            verbose=int(self.verbose > 1),
+            verbose=int(self.verbose > 1), callbacks=self._callbacks(),
         )
         net.initialize()
         self._moment_match_init(net.module_.transform, eps_ref, f_ref, beta)
@@ -337,6 +345,43 @@ class BoltzmannTuner(BaseEstimator):
         self.reference_ = f_ref_final
         self.log_partition_ = f_ref_final.log_partition
         self.n_iter_ = len(self.history_)
+
+    def _callbacks(self):
+        callbacks = [clone(cb) if hasattr(cb, "get_params") else copy.deepcopy(cb)
+                     for cb in (self.callbacks or [])]
+        if self.verbose:
+            callbacks.append(ProgressBar(batches_per_epoch=self.n_steps))
+        return callbacks or None
+
+    def reference_curve(self, betas, *, n_samples=None, random_state=None) -> dict:
+        """Closed-form reference of ``E_{q_beta} f`` and ``KL(q_beta || p)`` vs beta.
+
+        Self-normalised importance weights on fresh base samples (BTGM App. C, Eq.
+        29-31): compare with the fitted ``(beta_, criterion_mean_, kl_)`` and
+        ``history_`` to see how well the flow represents the tilt (a large gap means a
+        hard criterion or too small a flow).
+
+        Parameters
+        ----------
+        betas : array-like of float
+        n_samples : int, default=n_reference_samples
+        random_state : int or None, default=None (the estimator's)
+
+        Returns
+        -------
+        curve : dict of ndarray
+            ``beta``, ``criterion_mean``, ``kl``, ``ess`` (effective sample size: the
+            reference is trustworthy where it is large, say > 100).
+        """
+        check_is_fitted(self)
+        rs = self.random_state if random_state is None else random_state
+        n = self.n_reference_samples if n_samples is None else int(n_samples)
+        with torch_seeded(draw_seed(rs)):
+            _, f = self._criterion_on_base(n, torch.device(self.device))
+        refs = [tilted_moments(f, float(b)) for b in np.atleast_1d(betas)]
+        return {key: np.array([getattr(r, attr) for r in refs]) for key, attr in
+                [("beta", "beta"), ("criterion_mean", "criterion_mean"), ("kl", "kl"),
+                 ("ess", "ess")]}
 
     def _select_state(self, states, budget, diverged):
         beta, _, state = min(states[1:] or states, key=lambda s: s[1])

@@ -217,3 +217,29 @@ def test_score_samples_is_log_density_ratio():
     expected = b * X[:, 0] - b**2 / 2
     np.testing.assert_allclose(tuner.score_samples(X), expected, atol=0.02)
     assert tuner.score(X) == pytest.approx(expected.mean(), abs=0.02)
+
+
+def test_reference_curve_and_skorch_callbacks(capsys):
+    from skorch.callbacks import Callback
+
+    class CountEpochs(Callback):
+        def initialize(self):
+            self.n = 0
+            return self
+
+        def on_epoch_end(self, net, **kw):
+            self.n += 1
+
+    base = LatentSampler(torch.nn.Identity(), latent_dim=2)
+    counter = CountEpochs()
+    tuner = BoltzmannTuner(base, LinearCriterion([1.0, 1.0]), kl_budget=1.0,
+                           **{**TINY, "n_steps": 40, "max_beta_iter": 3},
+                           callbacks=[counter], verbose=1).fit()
+    out = capsys.readouterr().out
+    assert "[BoltzmannTuner] iter 0" in out
+    assert tuner.net_.history[-1]["epoch"] == len(tuner.net_.history) >= 2
+    curve = tuner.reference_curve([0.0, 0.5, 1.0], n_samples=200_000)
+    # exact for f = z1 + z2 under N(0, I): E_q f = 2 beta, KL = beta^2
+    np.testing.assert_allclose(curve["criterion_mean"], [0.0, 1.0, 2.0], atol=0.03)
+    np.testing.assert_allclose(curve["kl"], [0.0, 0.25, 1.0], atol=0.03)
+    assert (curve["ess"] > 1000).all()
