@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
@@ -24,6 +23,7 @@ from .beta import BetaSearch
 from .diagnostics import reference_beta, tilted_moments
 from .flows import FLOWS, build_transform
 from .nets import DivergenceError
+from .rare_events import importance_tail_probability, sir_indices
 from .samplers import as_base
 from .tilting import TiltFlow, TiltNet, evaluate_criterion
 
@@ -477,10 +477,8 @@ class BoltzmannTuner(BaseEstimator):
     # --------------------------------------------------------------- sample
     def _draw(self, n_samples, random_state, latent, chunk=65536):
         check_is_fitted(self)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
-        rs = self.random_state if random_state is None else random_state
-        seed = draw_seed(check_random_state(rs) if not isinstance(rs, Integral) else rs)
+        self._check_n(n_samples, "n_samples")
+        seed = self._seed(random_state)
         device = torch.device(self.device)
         out = None
         with torch_seeded(seed), torch.no_grad():
@@ -519,6 +517,96 @@ class BoltzmannTuner(BaseEstimator):
         Z : ndarray of shape (n_samples, latent_dim)
         """
         return self._draw(n_samples, random_state, latent=True)
+
+    # ----------------------------------------------------------- rare events
+    def _weighted_draws(self, n, seed, chunk=65536):
+        """``n`` draws of q: instance samples, f, and log p/q (latent space)."""
+        device = torch.device(self.device)
+        xs, fs, logw = [], [], []
+        with torch_seeded(seed), torch.no_grad():
+            for start in range(0, n, chunk):
+                eps = self.base_.sample(min(chunk, n - start), device=device)
+                z, ladj = self.net_.module_(eps)
+                x = self.base_.to_instance(z)
+                fs.append(evaluate_criterion(self.criterion, x).double().cpu().numpy())
+                logw.append((self.base_.log_prob(z) - self.base_.log_prob(eps) + ladj)
+                            .double().cpu().numpy())
+                xs.append(x.cpu().numpy())
+        return np.concatenate(xs), np.concatenate(fs), np.concatenate(logw)
+
+    def tail_probability(self, threshold, *, n_samples=100_000, random_state=None):
+        """Estimate ``P_p(f(x) > threshold)`` by importance sampling from ``q_beta``.
+
+        Unbiased: ``mean_i w_i 1{f(x_i) > t}`` with ``w = p / q`` (latent densities for
+        latent bases, where the event is the same). Most efficient when the budget was
+        ``quantile_budget(rho)`` with ``rho`` near the probability sought.
+
+        Parameters
+        ----------
+        threshold : float
+        n_samples : int, default=100_000
+        random_state : int or None, default=None (the estimator's)
+
+        Returns
+        -------
+        estimate : TailEstimate
+            ``probability``, ``std_error`` (unpacks as ``p, se = ...``),
+            ``relative_error``, ``n_hits``, ``ess`` (effective sample size of the hits).
+        """
+        check_is_fitted(self)
+        self._check_n(n_samples, "n_samples")
+        _, f, log_w = self._weighted_draws(n_samples, self._seed(random_state))
+        return importance_tail_probability(f, log_w, float(threshold))
+
+    def sample_tail(self, n_samples, threshold, *, oversample=10, random_state=None):
+        """Draw from ``p`` restricted to ``f(x) > threshold`` (sampling-importance-resampling).
+
+        ``n_samples * oversample`` candidates are drawn from ``q_beta``; those above the
+        threshold are resampled with replacement in proportion to ``p / q``. The draws
+        are approximate (exact as ``oversample`` grows); a warning is raised when the
+        effective number of distinct candidates is below ``n_samples``.
+
+        Parameters
+        ----------
+        n_samples : int
+        threshold : float
+        oversample : int, default=10
+        random_state : int or None, default=None (the estimator's)
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, ...)
+        """
+        check_is_fitted(self)
+        self._check_n(n_samples, "n_samples")
+        self._check_n(oversample, "oversample")
+        seed = self._seed(random_state)
+        x, f, log_w = self._weighted_draws(n_samples * oversample, seed)
+        hit = f > float(threshold)
+        if not hit.any():
+            raise ValueError(
+                f"no candidate of the tuned model exceeded threshold={threshold!r} among "
+                f"{f.size}; lower the threshold, raise oversample, or tune with a larger "
+                "kl_budget."
+            )
+        estimate = importance_tail_probability(f, log_w, float(threshold))
+        if estimate.ess < n_samples:
+            warnings.warn(
+                f"sample_tail: only {estimate.ess:.0f} effective candidates above the "
+                f"threshold for {n_samples} samples; raise oversample.", RuntimeWarning,
+                stacklevel=2,
+            )
+        idx = sir_indices(log_w[hit], n_samples, np.random.default_rng(seed))
+        return x[hit][idx]
+
+    @staticmethod
+    def _check_n(n, name):
+        if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
+            raise ValueError(f"{name} must be a positive int, got {n!r}.")
+
+    def _seed(self, random_state) -> int:
+        rs = self.random_state if random_state is None else random_state
+        return draw_seed(rs)
 
     # ---------------------------------------------------------------- score
     def score_samples(self, X):
