@@ -1,0 +1,163 @@
+"""Figures (matplotlib, the ``plot`` extra): each function draws on an Axes and returns it.
+
+* :func:`plot_pareto_front` -- E_q f vs KL, fitted points and the reference curve;
+* :func:`plot_curves` -- base vs tuned curves: mean ± std bands and a few samples
+  (BTGM Fig. 2);
+* :func:`plot_image_grid` -- one row of images per beta (BTGM Fig. 5);
+* :func:`plot_criteria_histograms` -- gradient-norm histograms of candidate criteria
+  (BTGM Fig. 1);
+* :func:`plot_avo_trajectory`, :func:`plot_avo_fit` -- AVO proposal trajectory and
+  observed vs fitted data.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "plot_avo_fit",
+    "plot_avo_trajectory",
+    "plot_criteria_histograms",
+    "plot_curves",
+    "plot_image_grid",
+    "plot_pareto_front",
+]
+
+import numpy as np
+
+
+def _plt():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "sktilt.plotting needs matplotlib: pip install 'sktilt[plot]'."
+        ) from exc
+    return plt
+
+
+def _axes(ax):
+    return _plt().subplots()[1] if ax is None else ax
+
+
+def plot_pareto_front(kl, criterion_mean, *, reference=None, labels=None, ax=None):
+    """Pareto front ``E_q f`` vs ``KL(q || p)``.
+
+    Parameters
+    ----------
+    kl, criterion_mean : array-like
+        Fitted points (e.g. ``mean_test_kl`` and ``mean_test_criterion_mean`` of a grid
+        search with :data:`sktilt.metrics.PARETO_SCORING`, or a tuner's ``history_``).
+    reference : dict or None
+        Output of :meth:`BoltzmannTuner.reference_curve`, drawn as a line.
+    labels : list of str or None
+        Point annotations (e.g. the budgets).
+    """
+    ax = _axes(ax)
+    if reference is not None:
+        ok = reference["ess"] > 100
+        ax.plot(reference["kl"][ok], reference["criterion_mean"][ok], "-", color="C0",
+                label="reference (importance sampling)")
+    ax.plot(kl, criterion_mean, "o", color="C3", label="fitted flow")
+    for i, text in enumerate(labels or []):
+        ax.annotate(text, (kl[i], criterion_mean[i]), textcoords="offset points",
+                    xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("KL(q || p) [nats]")
+    ax.set_ylabel("E_q f")
+    ax.legend(loc="lower right")
+    return ax
+
+
+def plot_curves(base_curves, tuned_curves, *, n_examples=5, x=None, xlabel="hour of week",
+                ylabel="load [kW]", ax=None):
+    """Base vs tuned curves: mean ± one std bands plus ``n_examples`` samples each."""
+    ax = _axes(ax)
+    base_curves, tuned_curves = np.asarray(base_curves), np.asarray(tuned_curves)
+    x = np.arange(base_curves.shape[1]) if x is None else x
+    for curves, color, name in ((base_curves, "C0", "base p"), (tuned_curves, "C3", "tuned q")):
+        mean, std = curves.mean(0), curves.std(0)
+        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2)
+        ax.plot(x, mean, color=color, lw=2, label=f"{name}: mean ± std")
+        for curve in curves[:n_examples]:
+            ax.plot(x, curve, color=color, lw=0.6, alpha=0.6)
+    if base_curves.shape[1] == 168:
+        ax.set_xticks(np.arange(0, 169, 24))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="upper left")
+    return ax
+
+
+def plot_image_grid(images_per_row, *, row_labels=None, image_shape=(8, 8), fig=None):
+    """One row of images per entry of ``images_per_row`` (e.g. per beta, BTGM Fig. 5)."""
+    plt = _plt()
+    rows = [np.asarray(r).reshape(len(r), *image_shape) for r in images_per_row]
+    n_cols = max(len(r) for r in rows)
+    fig = fig or plt.figure(figsize=(n_cols * 0.8, len(rows) * 0.8 + 0.3))
+    axes = fig.subplots(len(rows), n_cols, squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(n_cols):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(row):
+                ax.imshow(row[j], cmap="gray_r")
+            if j == 0 and row_labels is not None:
+                ax.set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=8)
+    return fig
+
+
+def plot_criteria_histograms(assessment, *, bins=50, clip_quantile=0.99, ax=None):
+    """Histograms of normalised gradient norms per criterion (BTGM Fig. 1)."""
+    ax = _axes(ax)
+    norms = {k: v for k, v in assessment.gradient_norms.items() if v is not None}
+    hi = max(np.quantile(v, clip_quantile) for v in norms.values())
+    for name, v in norms.items():
+        mark = " (recommended)" if name == assessment.recommended else ""
+        ax.hist(np.clip(v, 0, hi), bins=bins, range=(0, hi), alpha=0.5, density=True,
+                label=f"{name}{mark}")
+    ax.set_xlabel(f"|grad f| of the normalised criterion (clipped at q{clip_quantile:.2f})")
+    ax.set_ylabel("density")
+    ax.legend()
+    return ax
+
+
+def plot_avo_trajectory(history, *, names=None, truth=None, transform=None, ax=None):
+    """Point estimate ``theta`` across AVO iterations, one line per parameter.
+
+    Parameters
+    ----------
+    history : list of dict
+        A fitted :class:`~sktilt.AVOSimulatorFitter`'s ``history_`` (its ``"theta"``).
+    names : list of str or None
+    truth : array-like or None
+        Drawn as dashed lines.
+    transform : callable or None
+        Applied to each theta (array of shape (n_params,)) before plotting, e.g. to
+        show a derived quantity such as Weinberg's ``c(E, G_f)``.
+    """
+    ax = _axes(ax)
+    theta = np.array([h["theta"] for h in history], dtype=float)
+    if transform is not None:
+        theta = np.array([np.atleast_1d(transform(t)) for t in theta], dtype=float)
+    theta = theta.reshape(len(theta), -1)
+    for k in range(theta.shape[1]):
+        ax.plot(theta[:, k], color=f"C{k}", label=names[k] if names else f"theta[{k}]")
+        if truth is not None:
+            ax.axhline(np.atleast_1d(truth)[k], color=f"C{k}", ls="--", lw=1)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("proposal point estimate")
+    ax.legend()
+    return ax
+
+
+def plot_avo_fit(X_obs, X_fit, *, feature=0, bins=40, ax=None):
+    """Histogram of one feature: observed vs simulated from the fitted proposal."""
+    ax = _axes(ax)
+    a, b = np.asarray(X_obs)[:, feature], np.asarray(X_fit)[:, feature]
+    lo, hi = min(a.min(), b.min()), max(a.max(), b.max())
+    ax.hist(a, bins=bins, range=(lo, hi), density=True, alpha=0.5, label="observed")
+    ax.hist(b, bins=bins, range=(lo, hi), density=True, histtype="step", lw=2,
+            label="fitted model")
+    ax.set_xlabel(f"x[{feature}]")
+    ax.set_ylabel("density")
+    ax.legend()
+    return ax

@@ -1,0 +1,53 @@
+"""Figures: each helper draws what it claims (checked on the returned artists)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from sktilt import LatentSampler  # noqa: E402
+from sktilt.assessment import assess_criteria  # noqa: E402
+from sktilt.criteria import CurveMaximum, LinearCriterion  # noqa: E402
+from sktilt.plotting import (  # noqa: E402
+    plot_avo_fit,
+    plot_avo_trajectory,
+    plot_criteria_histograms,
+    plot_curves,
+    plot_image_grid,
+    plot_pareto_front,
+)
+
+
+def test_pareto_and_curves():
+    ax = plot_pareto_front([0.0, 1.0, 2.0], [0.0, 1.4, 2.0],
+                           reference={"kl": np.array([0, 1.0]), "criterion_mean":
+                                      np.array([0, 1.41]), "ess": np.array([1e4, 1e4])},
+                           labels=["a", "b", "c"])
+    assert len(ax.lines) == 2 and len(ax.texts) == 3
+    rng = np.random.default_rng(0)
+    ax = plot_curves(rng.normal(size=(50, 168)), rng.normal(1, 1, size=(50, 168)))
+    # 2 mean lines + 5 examples each; band centre of the tuned model is its mean
+    assert len(ax.lines) == 12 and len(ax.collections) == 2
+    assert abs(np.mean(ax.lines[6].get_ydata()) - 1.0) < 0.1
+
+
+def test_image_grid_and_histograms():
+    fig = plot_image_grid([np.zeros((4, 64)), np.ones((3, 64))], row_labels=["0", "1"])
+    assert len(fig.axes) == 8 and len(fig.axes[0].images) == 1 and not fig.axes[7].images
+    res = assess_criteria(LatentSampler(torch.nn.Identity(), latent_dim=2),
+                          {"lin": LinearCriterion([1.0, 0.0]), "max": CurveMaximum()},
+                          n_samples=500, random_state=0)
+    ax = plot_criteria_histograms(res)
+    assert len(ax.get_legend().get_texts()) == 2
+
+
+def test_avo_figures():
+    history = [{"theta": np.array([1.0 + i, 2.0])} for i in range(5)]
+    ax = plot_avo_trajectory(history, names=["a", "b"], truth=[3.0, 2.0])
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), [1, 2, 3, 4, 5])
+    ax = plot_avo_trajectory(history, transform=lambda t: t.sum())
+    assert len(ax.lines) == 1
+    ax = plot_avo_fit(np.zeros((10, 1)), np.ones((10, 1)))
+    assert len(ax.patches) > 0
