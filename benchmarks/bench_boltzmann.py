@@ -72,7 +72,7 @@ def tail_benchmark(rhos, pilot):
         t0 = time.perf_counter()
         accepted, drawn = rejection(base, threshold, N_WANTED)
         t_reject = time.perf_counter() - t0
-        rate = throughput(lambda n: tuner.sample(n, random_state=0), 200_000)
+        rate = throughput(lambda n, t=tuner: t.sample(n, random_state=0), 200_000)
         print(f"{rho:7.0e} {t_tuner:11.1f} {t_reject:14.1f} {t_reject / t_tuner:7.1f}x "
               f"{rate / base_rate:14.0%} {X.max(1).mean():7.3f} {accepted.mean():11.3f} "
               f"{tuner.kl_:6.2f} {quantile_budget(rho):6.2f}")

@@ -19,13 +19,21 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import ProgressBar
 
 from ._random import draw_seed, torch_seeded
-from .beta import BetaSearch
+from .beta import BetaSearch, bridge_beta
 from .diagnostics import reference_beta, tilted_moments
 from .flows import FLOWS, build_transform
 from .nets import DivergenceError
 from .rare_events import importance_tail_probability, sir_indices
 from .samplers import as_base
-from .tilting import TiltFlow, TiltNet, evaluate_criterion
+from .tilting import (
+    TiltFlow,
+    TiltNet,
+    draw_base,
+    draw_tilted,
+    evaluate_criterion,
+    flow_statistics,
+    moment_match_init,
+)
 
 
 def _latent_base(self) -> bool:
@@ -275,7 +283,7 @@ class BoltzmannTuner(BaseEstimator):
         base, budget = self.base_, float(self.kl_budget)
         device = torch.device(self.device)
         self.gradient_ = self._detect_gradient(base, device)
-        eps_ref, f_ref = self._criterion_on_base(self.n_reference_samples, device)
+        eps_ref, f_ref = draw_base(base, self.criterion, self.n_reference_samples, device)
         search = BetaSearch(budget, beta_max=float(self.beta_max))
         beta = reference_beta(f_ref, budget)
         if beta is None:
@@ -289,7 +297,7 @@ class BoltzmannTuner(BaseEstimator):
             verbose=int(self.verbose > 1), callbacks=self._callbacks(),
         )
         net.initialize()
-        self._moment_match_init(net.module_.transform, eps_ref, f_ref, beta)
+        moment_match_init(net.module_.transform, eps_ref, f_ref, beta)
         net.base, net.target = base, self.criterion
         net.pathwise = self.gradient_ == "pathwise"
         net.n_samples_per_step = self.batch_size
@@ -310,7 +318,8 @@ class BoltzmannTuner(BaseEstimator):
                     RuntimeWarning, stacklevel=3,
                 )
                 break
-            stats = self._evaluate(beta)
+            log_ratio_q, f_q, _ = self._draw_q(self.n_eval_samples)
+            stats = flow_statistics(log_ratio_q, f_q, beta)
             ref = tilted_moments(f_ref, beta)
             stats.update(reference_kl=ref.kl, reference_criterion_mean=ref.criterion_mean,
                          reference_ess=ref.ess)
@@ -326,16 +335,10 @@ class BoltzmannTuner(BaseEstimator):
                 break
             new_beta = search.update(beta, stats["kl"], stats["criterion_var"],
                                      stats["criterion_third"])
-            # Bridge: the flow q_beta is a far better importance proposal for nearby
-            # betas than p itself, so its reference root, inside the bracket, beats a
-            # local step -- as long as the flow is q_beta, i.e. the reference KL at
-            # the current beta agrees with the flow's own.
-            f_q, log_ratio_q = self._last_f, -self._last_log_ratio
-            ref_now = tilted_moments(f_q, beta, log_ratio_q)
-            if abs(ref_now.kl - stats["kl"]) <= max(3 * stats["kl_se"], self.tol * budget):
-                bridged = reference_beta(f_q, budget, log_ratio=log_ratio_q, min_ess=500.0)
-                if bridged is not None and search.lo < bridged < search.hi:
-                    new_beta = min(bridged, float(self.beta_max))
+            bridged = bridge_beta(f_q, log_ratio_q, beta, stats["kl"],
+                                  max(3 * stats["kl_se"], self.tol * budget), budget)
+            if bridged is not None and search.lo < bridged < search.hi:
+                new_beta = min(bridged, float(self.beta_max))
             if new_beta == beta:  # bracket collapsed or beta_max reached
                 break
             beta = new_beta
@@ -345,6 +348,10 @@ class BoltzmannTuner(BaseEstimator):
         self.reference_ = f_ref_final
         self.log_partition_ = f_ref_final.log_partition
         self.n_iter_ = len(self.history_)
+
+    def _draw_q(self, n, keep_x=False):
+        return draw_tilted(self.net_.module_, self.base_, self.criterion, n,
+                           torch.device(self.device), keep_x=keep_x)
 
     def _callbacks(self):
         callbacks = [clone(cb) if hasattr(cb, "get_params") else copy.deepcopy(cb)
@@ -377,7 +384,7 @@ class BoltzmannTuner(BaseEstimator):
         rs = self.random_state if random_state is None else random_state
         n = self.n_reference_samples if n_samples is None else int(n_samples)
         with torch_seeded(draw_seed(rs)):
-            _, f = self._criterion_on_base(n, torch.device(self.device))
+            _, f = draw_base(self.base_, self.criterion, n, torch.device(self.device))
         refs = [tilted_moments(f, float(b)) for b in np.atleast_1d(betas)]
         return {key: np.array([getattr(r, attr) for r in refs]) for key, attr in
                 [("beta", "beta"), ("criterion_mean", "criterion_mean"), ("kl", "kl"),
@@ -389,7 +396,8 @@ class BoltzmannTuner(BaseEstimator):
             beta, _, state = states[-1]
         self.net_.module_.load_state_dict(state)
         idx = [s[0] for s in states[1:]].index(beta) if len(states) > 1 else None
-        stats = self.history_[idx] if idx is not None else self._evaluate(0.0)
+        stats = (self.history_[idx] if idx is not None
+                 else flow_statistics(*self._draw_q(self.n_eval_samples)[:2], 0.0))
         self.beta_ = float(beta)
         self.kl_, self.kl_se_ = stats["kl"], stats["kl_se"]
         self.criterion_mean_ = stats["criterion_mean"]
@@ -419,60 +427,6 @@ class BoltzmannTuner(BaseEstimator):
         if self.gradient == "score" or not differentiable:
             return "score"
         return "pathwise"
-
-    def _criterion_on_base(self, n, device, chunk=65536):
-        """Base samples (flow space) and f at them, for the reference and the init."""
-        eps, out = [], []
-        with torch.no_grad():
-            for start in range(0, n, chunk):
-                z = self.base_.sample(min(chunk, n - start), device=device)
-                f = evaluate_criterion(self.criterion, self.base_.to_instance(z), check=True)
-                eps.append(z.double().cpu().numpy())
-                out.append(f.double().cpu().numpy())
-        return np.concatenate(eps), np.concatenate(out)
-
-    @staticmethod
-    def _moment_match_init(transform, eps, f, beta, min_ess=50.0):
-        """Start the flow's global affine at the tilt's importance-weighted moments.
-
-        The flow then only has to learn the shape of ``q_beta``, not to travel to it:
-        a far tail is reached in the first steps instead of after ``shift / lr`` steps.
-        """
-        a = beta * f
-        w = np.exp(a - a.max())
-        w /= w.sum()
-        if 1.0 / (w @ w) < min_ess:
-            return
-        mean_p, sd_p = eps.mean(0), eps.std(0) + 1e-12
-        mean_q = w @ eps
-        sd_q = np.sqrt(w @ (eps - mean_q) ** 2) + 1e-12
-        scale = np.clip(sd_q / sd_p, 1e-2, 1e2)
-        transform.transforms[-1].set_(mean_q - scale * mean_p, scale)
-
-    def _evaluate(self, beta: float, chunk: int = 8192) -> dict:
-        """Monte-Carlo KL(q||p) and moments of f under q, with standard errors."""
-        ratios, fs = [], []
-        module, base = self.net_.module_, self.base_
-        device = torch.device(self.device)
-        with torch.no_grad():
-            for start in range(0, self.n_eval_samples, chunk):
-                eps = base.sample(min(chunk, self.n_eval_samples - start), device=device)
-                z, ladj = module(eps)
-                ratios.append((base.log_prob(eps) - ladj - base.log_prob(z)).double().cpu())
-                fs.append(evaluate_criterion(self.criterion, base.to_instance(z)).double().cpu())
-        r, f = torch.cat(ratios).numpy(), torch.cat(fs).numpy()
-        self._last_log_ratio, self._last_f = r, f  # for the bridge estimate of beta
-        n = r.size
-        centred = f - f.mean()
-        return {
-            "beta": float(beta),
-            "kl": float(r.mean()),
-            "kl_se": float(r.std(ddof=1) / math.sqrt(n)),
-            "criterion_mean": float(f.mean()),
-            "criterion_mean_se": float(f.std(ddof=1) / math.sqrt(n)),
-            "criterion_var": float(centred.var()),
-            "criterion_third": float((centred**3).mean()),
-        }
 
     # --------------------------------------------------------------- sample
     def _draw(self, n_samples, random_state, latent, chunk=65536):
@@ -519,21 +473,6 @@ class BoltzmannTuner(BaseEstimator):
         return self._draw(n_samples, random_state, latent=True)
 
     # ----------------------------------------------------------- rare events
-    def _weighted_draws(self, n, seed, chunk=65536):
-        """``n`` draws of q: instance samples, f, and log p/q (latent space)."""
-        device = torch.device(self.device)
-        xs, fs, logw = [], [], []
-        with torch_seeded(seed), torch.no_grad():
-            for start in range(0, n, chunk):
-                eps = self.base_.sample(min(chunk, n - start), device=device)
-                z, ladj = self.net_.module_(eps)
-                x = self.base_.to_instance(z)
-                fs.append(evaluate_criterion(self.criterion, x).double().cpu().numpy())
-                logw.append((self.base_.log_prob(z) - self.base_.log_prob(eps) + ladj)
-                            .double().cpu().numpy())
-                xs.append(x.cpu().numpy())
-        return np.concatenate(xs), np.concatenate(fs), np.concatenate(logw)
-
     def tail_probability(self, threshold, *, n_samples=100_000, random_state=None):
         """Estimate ``P_p(f(x) > threshold)`` by importance sampling from ``q_beta``.
 
@@ -555,8 +494,9 @@ class BoltzmannTuner(BaseEstimator):
         """
         check_is_fitted(self)
         self._check_n(n_samples, "n_samples")
-        _, f, log_w = self._weighted_draws(n_samples, self._seed(random_state))
-        return importance_tail_probability(f, log_w, float(threshold))
+        with torch_seeded(self._seed(random_state)):
+            log_ratio, f, _ = self._draw_q(n_samples)
+        return importance_tail_probability(f, -log_ratio, float(threshold))
 
     def sample_tail(self, n_samples, threshold, *, oversample=10, random_state=None):
         """Draw from ``p`` restricted to ``f(x) > threshold`` (sampling-importance-resampling).
@@ -581,7 +521,9 @@ class BoltzmannTuner(BaseEstimator):
         self._check_n(n_samples, "n_samples")
         self._check_n(oversample, "oversample")
         seed = self._seed(random_state)
-        x, f, log_w = self._weighted_draws(n_samples * oversample, seed)
+        with torch_seeded(seed):
+            log_ratio, f, x = self._draw_q(n_samples * oversample, keep_x=True)
+        log_w = -log_ratio
         hit = f > float(threshold)
         if not hit.any():
             raise ValueError(

@@ -10,7 +10,17 @@ mean baseline.
 
 from __future__ import annotations
 
-__all__ = ["TiltFlow", "TiltNet", "evaluate_criterion"]
+__all__ = [
+    "TiltFlow",
+    "TiltNet",
+    "draw_base",
+    "draw_tilted",
+    "evaluate_criterion",
+    "flow_statistics",
+    "moment_match_init",
+]
+
+import math
 
 import numpy as np
 import torch
@@ -122,3 +132,69 @@ class TiltNet(StepNet):
             tilt = score_function_surrogate(self.module_.log_prob(z.detach(), base), f)
         loss = surrogate_ratio.mean() - self.beta * tilt
         return loss, {"kl_batch": log_ratio.mean().item(), "criterion_batch": f.mean().item()}
+
+
+def draw_base(base, criterion, n: int, device, chunk: int = 65536):
+    """``n`` base samples (flow space) and ``f`` at them, as float64 numpy arrays."""
+    eps, out = [], []
+    with torch.no_grad():
+        for start in range(0, n, chunk):
+            z = base.sample(min(chunk, n - start), device=device)
+            f = evaluate_criterion(criterion, base.to_instance(z), check=True)
+            eps.append(z.double().cpu().numpy())
+            out.append(f.double().cpu().numpy())
+    return np.concatenate(eps), np.concatenate(out)
+
+
+def draw_tilted(module: TiltFlow, base, criterion, n: int, device, *, keep_x: bool = False,
+                chunk: int = 8192):
+    """``n`` draws of ``q = T_# p``: ``log q/p`` (flow space), ``f``, and ``x`` if asked.
+
+    Uses torch's global RNG: run it under :func:`sktilt._random.torch_seeded`.
+    """
+    ratios, fs, xs = [], [], []
+    with torch.no_grad():
+        for start in range(0, n, chunk):
+            eps = base.sample(min(chunk, n - start), device=device)
+            z, ladj = module(eps)
+            x = base.to_instance(z)
+            ratios.append((base.log_prob(eps) - ladj - base.log_prob(z)).double().cpu().numpy())
+            fs.append(evaluate_criterion(criterion, x).double().cpu().numpy())
+            if keep_x:
+                xs.append(x.cpu().numpy())
+    return (np.concatenate(ratios), np.concatenate(fs),
+            np.concatenate(xs) if keep_x else None)
+
+
+def flow_statistics(log_ratio: np.ndarray, f: np.ndarray, beta: float) -> dict:
+    """Monte-Carlo ``KL(q || p)`` and moments of ``f`` under ``q``, with standard errors."""
+    n = log_ratio.size
+    centred = f - f.mean()
+    return {
+        "beta": float(beta),
+        "kl": float(log_ratio.mean()),
+        "kl_se": float(log_ratio.std(ddof=1) / math.sqrt(n)),
+        "criterion_mean": float(f.mean()),
+        "criterion_mean_se": float(f.std(ddof=1) / math.sqrt(n)),
+        "criterion_var": float(centred.var()),
+        "criterion_third": float((centred**3).mean()),
+    }
+
+
+def moment_match_init(transform, eps: np.ndarray, f: np.ndarray, beta: float,
+                      min_ess: float = 50.0) -> None:
+    """Start the flow's global affine at the tilt's importance-weighted moments.
+
+    The flow then only has to learn the shape of ``q_beta``, not to travel to it: a
+    far tail is reached in the first steps instead of after ``shift / lr`` steps.
+    """
+    a = beta * f
+    w = np.exp(a - a.max())
+    w /= w.sum()
+    if 1.0 / (w @ w) < min_ess:
+        return
+    mean_p, sd_p = eps.mean(0), eps.std(0) + 1e-12
+    mean_q = w @ eps
+    sd_q = np.sqrt(w @ (eps - mean_q) ** 2) + 1e-12
+    scale = np.clip(sd_q / sd_p, 1e-2, 1e2)
+    transform.transforms[-1].set_(mean_q - scale * mean_p, scale)
