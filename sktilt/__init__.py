@@ -13,11 +13,28 @@ __version__ = "0.1.0.dev0"
 from .beta import quantile_budget
 from .boltzmann import BoltzmannTuner
 from .samplers import LatentSampler
+from .vae import VAE
+from .classifier import TorchClassifier, class_log_probability
 
 # --- AVOSimulatorFitter ---
+from .avo import AVOSimulatorFitter, SimulationFailureWarning
+from .metrics import energy_distance
+from .proposals import GaussianProposal
+from .simulation import SimulationError, SimulationResult, SimulationWorkerError, simulate
 
 __all__ = [
+    "AVOSimulatorFitter",
+    "GaussianProposal",
+    "SimulationError",
+    "SimulationFailureWarning",
+    "SimulationResult",
+    "SimulationWorkerError",
+    "energy_distance",
+    "simulate",
     "BoltzmannTuner",
     "LatentSampler",
+    "TorchClassifier",
+    "VAE",
+    "class_log_probability",
     "quantile_budget",
 ]

@@ -12,7 +12,7 @@ finite epoch so that the estimator can restore them.
 
 from __future__ import annotations
 
-__all__ = ["DivergenceError", "LastGoodState", "StepNet"]
+__all__ = ["DivergenceError", "EpochProgress", "LastGoodState", "StepNet"]
 
 import copy
 
@@ -44,6 +44,27 @@ class LastGoodState(Callback):
             return False
         net.module_.load_state_dict(self.state_)
         return True
+
+
+class EpochProgress(Callback):
+    """A tqdm bar over epochs (skorch's ProgressBar counts batches within one epoch)."""
+
+    def __init__(self, total: int | None = None, desc: str = "training"):
+        self.total = total
+        self.desc = desc
+
+    def on_train_begin(self, net, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(total=self.total or net.max_epochs, desc=self.desc, leave=False)
+
+    def on_epoch_end(self, net, **kwargs):
+        self.bar_.set_postfix(loss=f"{net.history[-1].get('train_loss', float('nan')):.4g}")
+        self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+        self.bar_ = None  # a tqdm bar holds a stream: keep the net picklable
 
 
 class _Identity(torch.nn.Module):

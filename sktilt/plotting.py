@@ -67,12 +67,12 @@ def plot_pareto_front(kl, criterion_mean, *, reference=None, labels=None, ax=Non
 
 
 def plot_curves(base_curves, tuned_curves, *, n_examples=5, x=None, xlabel="hour of week",
-                ylabel="load [kW]", ax=None):
+                ylabel="load [kW]", labels=("base p", "tuned q"), ax=None):
     """Base vs tuned curves: mean ± one std bands plus ``n_examples`` samples each."""
     ax = _axes(ax)
     base_curves, tuned_curves = np.asarray(base_curves), np.asarray(tuned_curves)
     x = np.arange(base_curves.shape[1]) if x is None else x
-    for curves, color, name in ((base_curves, "C0", "base p"), (tuned_curves, "C3", "tuned q")):
+    for curves, color, name in ((base_curves, "C0", labels[0]), (tuned_curves, "C3", labels[1])):
         mean, std = curves.mean(0), curves.std(0)
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2)
         ax.plot(x, mean, color=color, lw=2, label=f"{name}: mean ± std")

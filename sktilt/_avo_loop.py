@@ -1,0 +1,97 @@
+"""Inner pieces of the AVO loop: the proposal optimiser, critic epochs, diagnostics."""
+
+from __future__ import annotations
+
+__all__ = ["ProposalAdam", "diagnose_first_batch", "run_critic"]
+
+import math
+import warnings
+
+import numpy as np
+
+from .nets import DivergenceError
+
+
+class ProposalAdam:
+    """Adam on the proposal's ``psi``, in coordinates scaled by the current proposal.
+
+    Each step receives ``units``, a natural unit per coordinate of ``psi`` (the
+    proposal's *current* standard deviations for locations, 1 for log-scales, see
+    :meth:`~sktilt.GaussianProposal.flat_params_scale`). Adam runs on
+    ``nu = psi / units``: the gradient is multiplied by ``units`` and the step is
+    ``lr * units * direction``. One ``lr`` then suits parameters of any scale, and
+    location steps shrink as the proposal tightens (as in natural evolution
+    strategies), so late iterates settle. Adam's normalisation bounds every update by
+    about ``lr`` units, which also clips heavy-tailed REINFORCE noise. On top, ``lr``
+    decays to ``final_fraction * lr`` over ``n_steps`` (cosine).
+    """
+
+    def __init__(self, lr: float, n_steps: int, betas=(0.9, 0.99), eps=1e-8,
+                 final_fraction: float = 0.1):
+        self.lr = float(lr)
+        self.n_steps = max(1, int(n_steps))
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.final_fraction = final_fraction
+        self.t = 0
+        self.m = self.v = 0.0
+        self.last_lr = self.lr
+
+    def step(self, psi, grad, units):
+        """One descent step on ``psi`` given its gradient; returns the new ``psi``."""
+        grad = np.asarray(grad, dtype=float) * units
+        if not np.all(np.isfinite(grad)):
+            return psi  # a degenerate batch (e.g. all-equal critic values): skip
+        self.t += 1
+        self.m = self.beta1 * self.m + (1 - self.beta1) * grad
+        self.v = self.beta2 * self.v + (1 - self.beta2) * grad**2
+        m_hat = self.m / (1 - self.beta1**self.t)
+        v_hat = self.v / (1 - self.beta2**self.t)
+        progress = min(1.0, (self.t - 1) / self.n_steps)
+        f = self.final_fraction
+        self.last_lr = self.lr * (f + (1 - f) * 0.5 * (1 + math.cos(math.pi * progress)))
+        return psi - self.last_lr * units * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+def run_critic(critic, X_obs, X_sim, generator, epochs: int = 1) -> dict:
+    """Train the critic for ``epochs`` epochs of ``n_critic`` steps on the given data.
+
+    A non-finite loss restores the last good weights and warns; the fit goes on.
+    Returns the epoch means of the critic loss and of the Wasserstein estimate.
+    """
+    critic.set_data(X_obs, X_sim, generator)
+    try:
+        critic.run_steps(epochs)
+    except DivergenceError as exc:
+        restored = critic.restore_last_good_state()
+        warnings.warn(f"The critic diverged ({exc}); "
+                      + ("restored its last good state." if restored
+                         else "no good state to restore yet; continuing."),
+                      RuntimeWarning, stacklevel=3)
+        return {"critic_loss": np.nan, "critic_estimate": np.nan}
+    row = critic.history[-1]
+    est = [b.get("critic_estimate", np.nan) for b in row["batches"]]
+    return {"critic_loss": float(row["train_loss"]),
+            "critic_estimate": float(np.mean(est)) if est else np.nan}
+
+
+def diagnose_first_batch(result, n_params: int, n_features: int) -> None:
+    """Turn a first batch where *every* simulation failed into a clear ``ValueError``.
+
+    Such a batch almost always means a configuration error: the simulator's output
+    does not have ``n_features`` entries, or it does not accept parameter vectors of
+    the proposal's dimension.
+    """
+    if result.ok.any():
+        return
+    messages = sorted(set(result.errors))
+    if all(m.startswith(("output of shape", "vectorized output of shape"))
+           for m in messages):
+        raise ValueError(
+            f"X has n_features={n_features} but the simulator's outputs do not match: "
+            f"{messages[0]}. The observations' columns must be what the simulator "
+            "returns.")
+    raise ValueError(
+        f"Every simulation of the first batch failed, e.g. {messages[0]!r}. Check that "
+        f"the simulator accepts parameter vectors of the proposal's dimension "
+        f"({n_params}) and returns arrays of shape ({n_features},).")

@@ -1,0 +1,1 @@
+"""End-to-end applications behind the ``sktilt`` command (one module per sub-command)."""

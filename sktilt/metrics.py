@@ -1,0 +1,117 @@
+"""Two-sample discrepancies between observed and simulated data.
+
+:func:`energy_distance` is what :meth:`sktilt.AVOSimulatorFitter.score` reports (negated,
+so that higher is better).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PARETO_SCORING",
+    "beta_scorer",
+    "criterion_mean_scorer",
+    "energy_distance",
+    "kl_scorer",
+    "pareto_front_from_cv",
+]
+
+import numpy as np
+
+# Pairwise distances are computed in blocks of this many rows, to bound memory.
+_BLOCK = 1024
+
+
+def _mean_pairwise_distance(A, B, *, same: bool) -> float:
+    """Mean Euclidean distance over pairs (a, b); excludes the diagonal when ``same``."""
+    total = 0.0
+    for i in range(0, A.shape[0], _BLOCK):
+        a = A[i:i + _BLOCK]
+        sq = (np.sum(a**2, 1)[:, None] + np.sum(B**2, 1)[None, :] - 2.0 * a @ B.T)
+        total += np.sqrt(np.maximum(sq, 0.0)).sum()
+    if same:
+        n = A.shape[0]
+        return total / (n * (n - 1))  # the zero diagonal is in the sum, not the count
+    return total / (A.shape[0] * B.shape[0])
+
+
+def energy_distance(X, Y) -> float:
+    """Energy distance between two samples (Szekely & Rizzo), unbiased for each term.
+
+    ``D(X, Y) = 2 E|X - Y| - E|X - X'| - E|Y - Y'|`` with Euclidean norms, the
+    within-sample means over distinct pairs. The population value is ``>= 0`` and
+    ``0`` only when the two distributions are equal; the estimate can be slightly
+    negative when they are close. It is not scale-invariant: standardise features
+    first when their units differ.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d) or (n,)
+    Y : array-like of shape (m, d) or (m,)
+        ``n, m >= 2``.
+
+    Returns
+    -------
+    float
+    """
+    X = np.asarray(X, dtype=float)
+    Y = np.asarray(Y, dtype=float)
+    X = X[:, None] if X.ndim == 1 else X
+    Y = Y[:, None] if Y.ndim == 1 else Y
+    if X.ndim != 2 or Y.ndim != 2 or X.shape[1] != Y.shape[1]:
+        raise ValueError(f"X and Y must be 2-D with the same number of columns, got "
+                         f"{X.shape} and {Y.shape}.")
+    if X.shape[0] < 2 or Y.shape[0] < 2:
+        raise ValueError("energy_distance needs at least 2 samples in X and in Y.")
+    return float(2.0 * _mean_pairwise_distance(X, Y, same=False)
+                 - _mean_pairwise_distance(X, X, same=True)
+                 - _mean_pairwise_distance(Y, Y, same=True))
+
+
+# --------------------------------------------------------------------------------------
+# Scorers for BoltzmannTuner: the Pareto front (E_q f vs KL) through GridSearchCV.
+# They read fitted values, ignoring the test fold: the tuned model's quality is a
+# property of q, not of held-out data. Use them with ``refit=False``; the ranks of
+# ``kl`` are meaningless (lower KL is not "worse"), only the values matter.
+
+def criterion_mean_scorer(estimator, X=None, y=None) -> float:
+    """``E_q f`` of a fitted :class:`~sktilt.BoltzmannTuner` (its ``criterion_mean_``)."""
+    return float(estimator.criterion_mean_)
+
+
+def kl_scorer(estimator, X=None, y=None) -> float:
+    """``KL(q || p)`` of a fitted :class:`~sktilt.BoltzmannTuner` (its ``kl_``)."""
+    return float(estimator.kl_)
+
+
+def beta_scorer(estimator, X=None, y=None) -> float:
+    """The selected ``beta_`` of a fitted :class:`~sktilt.BoltzmannTuner`."""
+    return float(estimator.beta_)
+
+
+#: ``scoring=PARETO_SCORING`` in ``GridSearchCV(tuner, {"kl_budget": [...]},
+#: refit=False)`` fills ``cv_results_`` with ``mean_test_kl`` and
+#: ``mean_test_criterion_mean`` (and ``mean_test_beta``): the Pareto front.
+PARETO_SCORING = {
+    "criterion_mean": criterion_mean_scorer,
+    "kl": kl_scorer,
+    "beta": beta_scorer,
+}
+
+
+def pareto_front_from_cv(cv_results) -> dict:
+    """Extract the Pareto front from ``cv_results_`` of a search with PARETO_SCORING.
+
+    Returns
+    -------
+    front : dict of ndarray
+        ``kl``, ``criterion_mean`` (non-dominated points by increasing KL) and the
+        matching ``params``.
+    """
+    from .diagnostics import pareto_front
+
+    kl = np.asarray(cv_results["mean_test_kl"], dtype=float)
+    crit = np.asarray(cv_results["mean_test_criterion_mean"], dtype=float)
+    front_kl, front_crit = pareto_front(kl, crit)
+    params = [cv_results["params"][int(np.flatnonzero((kl == k) & (crit == c))[0])]
+              for k, c in zip(front_kl, front_crit)]
+    return {"kl": front_kl, "criterion_mean": front_crit, "params": params}
