@@ -1,0 +1,105 @@
+"""The ``sktilt`` command: outputs exist and agree with each other; bad input fails cleanly."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sktilt.beta import quantile_budget
+from sktilt.cli import build_parser, main
+
+
+def test_help_explains_each_option(capsys):
+    for command, options in {"energy-peaks": ["--quantile", "--data", "--out"],
+                             "digits": ["--label", "--budgets"],
+                             "weinberg": ["--n-jobs", "--n-obs"]}.items():
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args([command, "--help"])
+        assert exc.value.code == 0
+        text = capsys.readouterr().out
+        for option in options:
+            assert option in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["energy-peaks", "--quantile", "2"], "--quantile must be a tail fraction"),
+    (["energy-peaks", "--n-weeks", "0"], "positive integer"),
+    (["digits", "--budgets", "1,x"], "--budgets must be comma-separated"),
+    (["digits", "--label", "12"], "invalid choice"),
+])
+def test_bad_arguments_exit_with_usage_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unreadable_data_is_a_clean_error(tmp_path, capsys):
+    bad = tmp_path / "meters.csv"
+    bad.write_text("not,a,meter\nfile,at,all\n")
+    code = main(["energy-peaks", "--data", str(bad), "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 2
+    assert "sktilt energy-peaks: error:" in capsys.readouterr().err
+    code = main(["energy-peaks", "--data", str(tmp_path / "missing.csv"), "--quiet"])
+    assert code == 2
+
+
+def test_energy_peaks_outputs_are_consistent(tmp_path, capsys):
+    out = tmp_path / "energy"
+    argv = ["energy-peaks", "--n-weeks", "400", "--epochs", "8", "--quantile", "0.05",
+            "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    for name in ("summary.json", "curves.png", "pareto.png", "vae.joblib"):
+        assert (out / name).stat().st_size > 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["kl_budget"] == pytest.approx(quantile_budget(0.05))
+    assert abs(s["kl"] - s["kl_budget"]) < 0.1 * s["kl_budget"]
+    assert s["peak_kw"]["tuned"] > s["peak_kw"]["base"]
+    assert s["weekly_kwh"]["tuned"] > s["weekly_kwh"]["base"]
+    assert 0 <= s["p_peak_above_threshold"] < 1 and s["p_peak_above_threshold_se"] >= 0
+    printed = capsys.readouterr().out
+    assert f"{s['beta']:.3f}" in printed
+    # a second run loads the cached VAE instead of training it again
+    assert main(argv) == 0
+    assert "loaded cached vae" in capsys.readouterr().out
+
+
+def test_energy_peaks_reads_meter_csv(tmp_path):
+    index = pd.date_range("2024-01-01", periods=24 * 7 * 12, freq="h")
+    rng = np.random.default_rng(0)
+    hours = index.hour.to_numpy()
+    frame = pd.DataFrame({f"m{i}": 0.3 + 0.5 * np.exp(-((hours - 19) ** 2) / 4)
+                          + rng.gamma(1.0, 0.1, len(index)) for i in range(20)}, index=index)
+    frame.index.name = "timestamp"
+    path = tmp_path / "meters.csv"
+    frame.to_csv(path)
+    out = tmp_path / "o"
+    assert main(["energy-peaks", "--data", str(path), "--households", "2", "--epochs", "5",
+                 "--out", str(out), "--quiet"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["n_curves"] == 12 * 10  # 12 weeks x 10 groups of 2 meters
+
+
+def test_digits_command_conditions_on_the_label(tmp_path):
+    out = tmp_path / "digits"
+    assert main(["digits", "--label", "0", "--budgets", "1.5", "--epochs", "40",
+                 "--out", str(out), "--quiet"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    (row,) = s["budgets"]
+    assert abs(row["kl"] - 1.5) < 0.15
+    assert row["fraction_label"] > s["base_fraction_label"] + 0.2
+    assert (out / "grid.png").stat().st_size > 0
+
+
+def test_weinberg_command_writes_consistent_summary(tmp_path):
+    out = tmp_path / "wb"
+    assert main(["weinberg", "--n-obs", "500", "--max-iter", "20", "--n-jobs", "1",
+                 "--out", str(out), "--quiet"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    from sktilt.datasets import weinberg_c
+
+    assert s["c_fit"] == pytest.approx(weinberg_c(*s["theta"]))
+    assert s["c_fit_minus_mle_in_se"] == pytest.approx((s["c_fit"] - s["c_mle"]) / s["c_mle_se"])
+    assert s["n_simulations"] > 0
+    assert (out / "trajectory.png").stat().st_size > 0 and (out / "fit.png").stat().st_size > 0
