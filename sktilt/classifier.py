@@ -25,7 +25,7 @@ from torch import nn
 
 from ._random import draw_seed, torch_seeded
 from .criteria import ClassLogProbability
-from .vae import check_hidden_units, mlp, standardization_stats
+from .vae import check_hidden_units, mlp, net_is_trained, standardization_stats
 
 
 class MLPClassifierModule(nn.Module):
@@ -147,11 +147,7 @@ class TorchClassifier(NeuralNetClassifier):
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
-        module = getattr(self, "module_", None)
-        if not self.initialized_ or module is None:
-            return False
-        trained = getattr(module, "trained", None)  # a custom module may lack the flag
-        return bool(trained) if trained is not None else len(self.history) > 0
+        return net_is_trained(self)
 
     def _prepare(self, X, y, *, reset: bool, classes=None):
         """Validate ``X, y`` and encode ``y`` as class indices (setting up on reset)."""

@@ -34,10 +34,16 @@ class _Criterion(BaseEstimator):
 
 
 class LinearCriterion(_Criterion):
-    """``f(x) = a . x``; ``a=None`` means the all-ones vector (sum of coordinates).
+    """Linear criterion ``f(x) = a^T x`` of the flattened input.
 
     With a standard normal base, ``q_beta = N(beta a, I)`` and
     ``KL = beta^2 |a|^2 / 2``: the exact reference case.
+
+    Parameters
+    ----------
+    direction : array-like of shape (n_features,) or None, default=None
+        The vector ``a``; ``None`` means the all-ones vector (the sum of the
+        coordinates).
     """
 
     def __init__(self, direction=None):
@@ -52,9 +58,14 @@ class LinearCriterion(_Criterion):
 
 
 class QuadraticCriterion(_Criterion):
-    """``f(x) = -|x - center|^2 / 2`` (pulls mass toward ``center``; ``None`` = origin).
+    """Quadratic criterion ``f(x) = -|x - center|^2 / 2``: pulls mass toward ``center``.
 
     With a standard normal base, ``q_beta = N(beta c / (1 + beta), I / (1 + beta))``.
+
+    Parameters
+    ----------
+    center : array-like of shape (n_features,) or None, default=None
+        The point ``c``; ``None`` means the origin.
     """
 
     def __init__(self, center=None):
@@ -90,7 +101,15 @@ class CurveMaximum(_Criterion):
 
 
 class WindowMean(_Criterion):
-    """Mean of the curve over positions ``[start, stop)`` (e.g. one day of a week)."""
+    """Mean of the curve over positions ``[start, stop)`` (e.g. one day of a week).
+
+    Parameters
+    ----------
+    start : int, default=0
+        First position of the window.
+    stop : int or None, default=None
+        End of the window (excluded); ``None`` means the end of the curve.
+    """
 
     def __init__(self, start=0, stop=None):
         self.start = start
@@ -100,16 +119,11 @@ class WindowMean(_Criterion):
         return _flat(X)[:, self.start:self.stop].mean(-1)
 
 
-class WindowContrast(_Criterion):
+class WindowContrast(WindowMean):
     """Mean over ``[start, stop)`` minus the mean over the whole curve (BTGM f2)."""
 
-    def __init__(self, start=0, stop=None):
-        self.start = start
-        self.stop = stop
-
     def __call__(self, X):
-        X = _flat(X)
-        return X[:, self.start:self.stop].mean(-1) - X.mean(-1)
+        return super().__call__(X) - _flat(X).mean(-1)
 
 
 class ClassLogProbability(_Criterion):

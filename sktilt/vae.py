@@ -75,6 +75,15 @@ def check_hidden_units(hidden_units, param: str = "hidden_units") -> tuple[int, 
     return tuple(int(h) for h in units)
 
 
+def net_is_trained(net) -> bool:
+    """Whether a skorch net was trained on data (skorch itself only says "initialised")."""
+    module = getattr(net, "module_", None)
+    if not net.initialized_ or module is None:
+        return False
+    trained = getattr(module, "trained", None)  # a custom module may lack the flag
+    return bool(trained) if trained is not None else len(net.history) > 0
+
+
 class VAEDecoder(nn.Module):
     """Decoder mapping latents ``(n, latent_dim)`` to decoded means in data units.
 
@@ -353,12 +362,7 @@ class VAE(TransformerMixin, NeuralNet):
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
-        # skorch's default says "initialised"; a base model must also be trained
-        module = getattr(self, "module_", None)
-        if not self.initialized_ or module is None:
-            return False
-        trained = getattr(module, "trained", None)  # a custom module may lack the flag
-        return bool(trained) if trained is not None else len(self.history) > 0
+        return net_is_trained(self)
 
     # ------------------------------------------------------------------- fit
     def fit(self, X, y=None, **fit_params) -> VAE:
