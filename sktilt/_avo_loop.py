@@ -27,7 +27,7 @@ class ProposalAdam:
     """
 
     def __init__(self, lr: float, n_steps: int, betas=(0.9, 0.99), eps=1e-8,
-                 final_fraction: float = 0.1):
+                 final_fraction: float = 0.3):
         self.lr = float(lr)
         self.n_steps = max(1, int(n_steps))
         self.beta1, self.beta2 = betas

@@ -29,6 +29,13 @@ from .metrics import energy_distance
 from .simulation import SimulationError, SimulationResult, simulate
 
 
+# Log-scales (and the relative off-diagonal coefficients) move at a third of the
+# locations' pace, in their units: the proposal then shrinks slowly enough for its
+# location to keep up, avoiding the premature convergence of evolution strategies
+# whose spread collapses before they arrive.
+_LOG_SCALE_STEP = 1.0 / 3.0
+
+
 class SimulationFailureWarning(UserWarning):
     """Some simulations failed and were dropped (``on_failure="drop"``)."""
 
@@ -51,31 +58,39 @@ class AVOSimulatorFitter(BaseEstimator):
         picklable (module level, or an object) for process-based joblib backends.
     proposal : GaussianProposal
         Initial proposal ``q_psi``; cloned, never modified.
-    gamma : float, default=0.01
+    gamma : float, default=1.0
         Entropy weight ``gamma >= 0`` of Eq. 15: ``U_g = E[L_g] + gamma H(q)`` is
         minimised, so ``gamma > 0`` tightens the proposal around a point estimate;
-        ``gamma = 0`` lets it keep the spread that best matches the data.
+        ``gamma = 0`` lets it keep the spread that best matches the data. The
+        weight is annealed linearly from 0 to ``gamma`` over the ``max_iter``
+        updates (a proposal tightened before its location arrives freezes). It is
+        in units of the critic's values, which are Lipschitz in the standardised
+        data.
     vectorized : bool, default=False
         Whether ``simulator`` takes a batch of parameters.
     summary : transformer or None, default=None
         Fitted (a clone) on the observations and applied to observed and simulated
         data alike before the critic: summary statistics, the sklearn way.
-    n_critic : int, default=5
+    n_critic : int, default=10
         Critic steps per proposal update (Algorithm 1, line 2).
-    batch_size : int, default=256
+    batch_size : int, default=128
         Simulations per iteration ``M``; also the critic's mini-batch size.
-    max_iter : int, default=150
+    max_iter : int, default=300
         Proposal updates. The fit runs ``(max_iter + 1) * batch_size`` simulations.
-    lr : float, default=0.05
-        Adam step size for ``psi``, in units of the initial proposal's standard
-        deviations for locations (nats for log-scales); decays to ``lr / 20`` with a
-        cosine schedule.
-    critic_lr : float, default=1e-3
+    lr : float, default=0.1
+        Adam step size for ``psi``: locations move by about ``lr`` *current*
+        standard deviations of the proposal per update (so steps shrink as it
+        tightens, as in natural evolution strategies), log-scales by ``lr / 3``
+        nats. Decays to ``0.3 lr`` with a cosine schedule.
+    critic_lr : float, default=3e-3
         Adam step size of the critic.
     hidden_layer_sizes : tuple of int, default=(64, 64)
         Critic MLP widths.
-    penalty : {"wgan-gp", "r1"}, default="wgan-gp"
-        Critic loss and penalty, see :mod:`sktilt.critics`.
+    penalty : {"wgan-lp", "wgan-gp", "r1"}, default="wgan-lp"
+        Critic loss and penalty, see :mod:`sktilt.critics`. ``"wgan-gp"`` is
+        Algorithm 1's two-sided penalty; the default one-sided ``"wgan-lp"`` avoids
+        a critic stuck with the wrong slope on 1-D data (the two-sided penalty makes
+        slope 0 a barrier between slopes -1 and +1).
     gradient_penalty : float, default=10.0
         Penalty weight ``lambda`` (on standardised inputs).
     baseline : {"optimal", "mean"} or None, default="optimal"
@@ -91,6 +106,12 @@ class AVOSimulatorFitter(BaseEstimator):
     max_failure_fraction : float in [0, 1], default=0.5
         With ``"drop"``, more failures than this fraction of all simulations stops
         the fit with a :class:`~sktilt.simulation.SimulationError`.
+    common_random_numbers : bool, default=False
+        Draw parameters in mirrored pairs ``loc +- L eps`` (antithetic sampling)
+        whose two simulations share their seeds, so that the score-function
+        gradient compares the pair like a finite difference. Helps simulators whose
+        output is a smooth function of ``theta`` for fixed seeds; ``batch_size``
+        is rounded down to an even number.
     n_jobs : int or None, default=None
         Simulation workers for :class:`joblib.Parallel`; ``None`` defers to
         :func:`joblib.parallel_config` (e.g. a dask backend).
@@ -161,12 +182,12 @@ class AVOSimulatorFitter(BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, simulator, proposal, *, gamma=0.01, vectorized=False, summary=None,
-                 n_critic=5, batch_size=256, max_iter=150, lr=0.05, critic_lr=1e-3,
-                 hidden_layer_sizes=(64, 64), penalty="wgan-gp", gradient_penalty=10.0,
+    def __init__(self, simulator, proposal, *, gamma=1.0, vectorized=False, summary=None,
+                 n_critic=10, batch_size=128, max_iter=300, lr=0.1, critic_lr=3e-3,
+                 hidden_layer_sizes=(64, 64), penalty="wgan-lp", gradient_penalty=10.0,
                  baseline="optimal", averaging=0.5, on_failure="drop",
-                 max_failure_fraction=0.5, common_random_numbers=True, n_jobs=None, device="cpu", verbose=0,
-                 random_state=None):
+                 max_failure_fraction=0.5, common_random_numbers=False, n_jobs=None,
+                 device="cpu", verbose=0, random_state=None):
         self.simulator = simulator
         self.proposal = proposal
         self.gamma = gamma
@@ -266,7 +287,6 @@ class AVOSimulatorFitter(BaseEstimator):
                              "single feature.")
         X = validate_data(self, X, ensure_min_samples=2, dtype=np.float64)
         proposal = clone(self.proposal)
-        k = len(proposal.get_flat_params())
         n_params = len(np.atleast_1d(proposal.median()))
         expected = getattr(self.simulator, "n_parameters", None)
         if expected is not None and expected != n_params:
@@ -284,8 +304,7 @@ class AVOSimulatorFitter(BaseEstimator):
         self._score_seed = int(root.generate_state(1)[0])
         state = {"n_sim": 0, "n_failed": 0, "failed": [], "messages": [], "warned": False}
         history: list[dict] = []
-        opt = ProposalAdam(self.lr, self.max_iter, final_fraction=float(__import__("os").environ.get("FF", 0.1)))
-        units = proposal.flat_params_scale() if __import__("os").environ.get("FIXED") else None
+        opt = ProposalAdam(self.lr, self.max_iter)
         psi = proposal.get_flat_params()
         tail = []  # psi of the averaged iterations
         n_tail = max(1, int(round(self.averaging * self.max_iter)))
@@ -319,8 +338,13 @@ class AVOSimulatorFitter(BaseEstimator):
                         values = critic.generator_values(X_sim)
                         scores = proposal.score(thetas[result.ok])
                         grad = score_function_gradient(scores, values, self.baseline)
-                        grad = grad + self.gamma * proposal.entropy_grad()
-                        psi = opt.step(psi, grad, (units if units is not None else proposal.flat_params_scale()) * self._unit_mult(proposal))
+                        # gamma is annealed from 0: early on the location must travel,
+                        # and a proposal tightened too soon would freeze on the way.
+                        gamma_t = self.gamma * (it + 1) / self.max_iter
+                        grad = grad + gamma_t * proposal.entropy_grad()
+                        units = proposal.flat_params_scale()
+                        units[n_params:] *= _LOG_SCALE_STEP  # scale and shape entries
+                        psi = opt.step(psi, grad, units)
                         proposal.set_flat_params(psi)
                         entry.update(run_critic(critic, X_obs, X_sim, gen, epochs=1))
                     if it >= self.max_iter - n_tail:
@@ -334,7 +358,6 @@ class AVOSimulatorFitter(BaseEstimator):
         finally:
             if "critic" in locals():
                 critic.clear_data()
-        assert len(psi) == k
         if tail:
             proposal.set_flat_params(np.mean(tail, axis=0))
         self.proposal_ = proposal
@@ -412,11 +435,3 @@ class AVOSimulatorFitter(BaseEstimator):
             return -np.inf
         mean, scale = self._obs_mean, self._obs_scale
         return -energy_distance((X - mean) / scale, (Y - mean) / scale)
-
-    def _unit_mult(self, proposal):
-        import os
-        k = proposal.n_parameters
-        m = np.ones(len(proposal.get_flat_params()))
-        m[:k] = float(os.environ.get("LOCM", 1.0))
-        m[k:2 * k] = float(os.environ.get("SCM", 1.0))
-        return m

@@ -78,7 +78,7 @@ class CriticNet(StepNet):
     Parameters
     ----------
     module : CriticModule
-    penalty : {"wgan-gp", "r1"}
+    penalty : {"wgan-gp", "wgan-lp", "r1"}
     penalty_weight : float
         ``lambda`` of the gradient penalty.
     batch_size_obs : int

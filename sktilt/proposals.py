@@ -77,8 +77,10 @@ class GaussianProposal(BaseEstimator):
         ``covariance="full"``, optionally its covariance matrix (shape ``(k, k)``).
     covariance : {"diag", "full"}, default="diag"
         ``"diag"``: ``psi = (loc, log scale)``, ``2k`` numbers.
-        ``"full"``: ``psi = (loc, log diag(L), strictly-lower entries of L)`` with
-        ``S = L L^T`` (Cholesky), ``2k + k(k-1)/2`` numbers.
+        ``"full"``: ``S = L L^T`` (Cholesky) with ``L = diag(s) C``, ``C`` unit
+        lower-triangular; ``psi = (loc, log s, strictly-lower entries of C)``,
+        ``2k + k(k-1)/2`` numbers. The off-diagonal coefficients are relative to
+        their row's scale, so tightening ``s`` (the entropy) tightens whole rows.
     bounds : None, "positive" or sequence of k (low, high) pairs, default=None
         Range of each parameter; ``None`` entries or sides mean unbounded.
         ``"positive"`` is ``(0, inf)`` for every parameter.
@@ -259,7 +261,7 @@ class GaussianProposal(BaseEstimator):
         mu, L, _ = self._state()
         parts = [mu, np.log(np.diag(L))]
         if self.covariance == "full":
-            parts.append(L[self._tril(mu.shape[0])])
+            parts.append((L / np.diag(L)[:, None])[self._tril(mu.shape[0])])
         return np.concatenate(parts)
 
     def set_flat_params(self, psi) -> "GaussianProposal":
@@ -272,8 +274,9 @@ class GaussianProposal(BaseEstimator):
                              f"got shape {psi.shape}.")
         self.loc = psi[:k].copy()
         if self.covariance == "full":
-            L = np.diag(np.exp(psi[k:2 * k]))
-            L[self._tril(k)] = psi[2 * k:]
+            C = np.eye(k)
+            C[self._tril(k)] = psi[2 * k:]
+            L = np.exp(psi[k:2 * k])[:, None] * C
             self.scale = L @ L.T
         else:
             self.scale = np.exp(psi[k:2 * k])
@@ -282,32 +285,34 @@ class GaussianProposal(BaseEstimator):
     def flat_params_scale(self):
         """A natural unit for each entry of ``psi``, for scale-free optimisers.
 
-        ``loc`` entries and the row-``i`` entries of ``L`` are measured in units of
-        the current standard deviation of ``z_i``; log-scales in nats (1).
+        ``loc[i]`` is measured in units of the current standard deviation of
+        ``z_i``; log-scales and the (relative) off-diagonal coefficients are
+        dimensionless (1).
         """
         mu, L, _ = self._state()
         k = mu.shape[0]
         sd = np.sqrt(np.diag(L @ L.T))
         parts = [sd, np.ones(k)]
         if self.covariance == "full":
-            parts.append(sd[self._tril(k)[0]])
+            parts.append(np.ones(k * (k - 1) // 2))
         return np.concatenate(parts)
 
     def score(self, theta):
         """Score ``grad_psi log q_psi(theta)`` for each row, shape (n, len(psi)).
 
-        Closed form: with ``e = L^{-1}(z - loc)`` and ``a = L^{-T} e``,
-        ``d/d loc = a``, ``d/d L = tril(a e^T) - diag(1/L_ii)``, and the chain rule
-        through ``log L_ii``. The bijection does not depend on ``psi``.
+        Closed form: with ``r = z - loc``, ``e = L^{-1} r`` and ``a = L^{-T} e``,
+        ``d/d loc = a``, ``d/d L = tril(a e^T) - diag(1/L_ii)``; through
+        ``L = diag(s) C``: ``d/d log s_i = a_i r_i - 1`` and
+        ``d/d C_ij = s_i a_i e_j``. The bijection does not depend on ``psi``.
         """
-        _, e, L = self._whiten(theta)
+        z, e, L = self._whiten(theta)
         k = L.shape[0]
         a = np.linalg.solve(L.T, e.T).T
-        d_logdiag = a * e * np.diag(L)[None, :] - 1.0
-        parts = [a, d_logdiag]
+        r = z - self._state()[0]
+        parts = [a, a * r - 1.0]
         if self.covariance == "full":
             rows, cols = self._tril(k)
-            parts.append(a[:, rows] * e[:, cols])
+            parts.append(np.diag(L)[rows] * a[:, rows] * e[:, cols])
         return np.concatenate(parts, axis=1)
 
     def entropy_grad(self):
