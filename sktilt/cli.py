@@ -40,6 +40,13 @@ def _budgets(text: str) -> tuple[float, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``sktilt`` command and its sub-commands.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        With the sub-commands ``energy-peaks``, ``digits`` and ``weinberg``.
+    """
     parser = argparse.ArgumentParser(
         prog="sktilt", description="Tilt generative models and simulators (BTGM, AVO).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -98,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the ``sktilt`` command.
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        The arguments (``sys.argv[1:]`` when ``None``), e.g. ``["digits", "--label", "4"]``.
+
+    Returns
+    -------
+    status : int
+        0 on success; 2 when the run stopped on a bad argument value, unreadable data
+        or a missing optional package (the message goes to stderr). Invalid options
+        exit through argparse (status 2) before anything runs.
+    """
     args = build_parser().parse_args(argv)
     out = args.out or Path("sktilt-out") / args.command
     progress = not args.quiet
