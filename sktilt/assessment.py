@@ -73,7 +73,7 @@ def _summary(norms: np.ndarray) -> dict:
 
 def assess_criteria(base_sampler, criteria: dict, *, n_samples: int = 10_000,
                     random_state=None, device: str = "cpu") -> CriteriaAssessment:
-    """Compare candidate criteria before tuning (BTGM Sec. 4.2).
+    """Compare candidate criteria before tuning, as in BTGM Sec. 4.2.
 
     Parameters
     ----------

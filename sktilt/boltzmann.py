@@ -371,8 +371,12 @@ class BoltzmannTuner(BaseEstimator):
         Parameters
         ----------
         betas : array-like of float
-        n_samples : int, default=n_reference_samples
-        random_state : int or None, default=None (the estimator's)
+            Inverse temperatures at which to evaluate the reference.
+        n_samples : int, default=None
+            Base samples to draw; ``None`` means ``n_reference_samples``. More samples
+            extend the range of betas where the reference is reliable.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the base samples; ``None`` means the estimator's ``random_state``.
 
         Returns
         -------
@@ -451,6 +455,7 @@ class BoltzmannTuner(BaseEstimator):
         Parameters
         ----------
         n_samples : int, default=1
+            Number of samples.
         random_state : int, RandomState instance or None, default=None
             ``None`` uses the estimator's ``random_state`` (so an int gives the same
             samples at every call, as in :meth:`sklearn.mixture.GaussianMixture.sample`).
@@ -465,6 +470,13 @@ class BoltzmannTuner(BaseEstimator):
     @available_if(_latent_base)
     def sample_latent(self, n_samples=1, *, random_state=None):
         """Draw latent samples ``z ~ q_beta(z)`` (only for :class:`LatentSampler` bases).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            ``None`` uses the estimator's ``random_state``.
 
         Returns
         -------
@@ -483,8 +495,11 @@ class BoltzmannTuner(BaseEstimator):
         Parameters
         ----------
         threshold : float
+            The threshold ``t`` on the criterion.
         n_samples : int, default=100_000
-        random_state : int or None, default=None (the estimator's)
+            Samples of ``q_beta`` to draw.
+        random_state : int, RandomState instance or None, default=None
+            ``None`` uses the estimator's ``random_state``.
 
         Returns
         -------
@@ -509,9 +524,13 @@ class BoltzmannTuner(BaseEstimator):
         Parameters
         ----------
         n_samples : int
+            Number of samples to return.
         threshold : float
+            The threshold ``t`` on the criterion.
         oversample : int, default=10
-        random_state : int or None, default=None (the estimator's)
+            Candidates drawn from ``q_beta`` per returned sample.
+        random_state : int, RandomState instance or None, default=None
+            ``None`` uses the estimator's ``random_state``.
 
         Returns
         -------
@@ -579,7 +598,19 @@ class BoltzmannTuner(BaseEstimator):
         return self.beta_ * f - self.log_partition_
 
     def score(self, X, y=None):
-        """Mean of :meth:`score_samples`: average log ``q_beta / p`` over ``X``."""
+        """Mean of :meth:`score_samples`: average log ``q_beta / p`` over ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Points in instance space.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
         return float(np.mean(self.score_samples(X)))
 
     def __sklearn_tags__(self):

@@ -1,7 +1,7 @@
 """A small torch classifier whose logits give the criterion ``log h(label | x)``.
 
 :class:`TorchClassifier` is a :class:`skorch.NeuralNetClassifier` (an MLP with input
-standardisation inside the module). :meth:`TorchClassifier.logits_module` returns a
+standardisation inside the module). :meth:`~sktilt.TorchClassifier.logits_module` returns a
 frozen torch module mapping raw ``x`` (the units of ``X``, hence of a
 :class:`~sktilt.vae.VAE`'s decoded samples) to logits, so that
 ``class_log_probability(clf, label)`` is the criterion of BTGM Sec. 4.1: tilting a
@@ -222,7 +222,9 @@ class TorchClassifier(NeuralNetClassifier):
 
 
 def class_log_probability(classifier: TorchClassifier, label) -> ClassLogProbability:
-    """The criterion ``f(x) = log h(label | x)`` of a fitted classifier (BTGM Sec. 4.1).
+    """The criterion ``f(x) = log h(label | x)`` of a fitted classifier.
+
+    Tilting by it gives ``q_beta ∝ p h(label | x)^beta`` (BTGM Sec. 4.1).
 
     Parameters
     ----------

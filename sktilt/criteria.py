@@ -120,18 +120,26 @@ class WindowMean(_Criterion):
 
 
 class WindowContrast(WindowMean):
-    """Mean over ``[start, stop)`` minus the mean over the whole curve (BTGM f2)."""
+    """Mean over ``[start, stop)`` minus the mean over the whole curve (BTGM f2).
+
+    Parameters
+    ----------
+    start : int, default=0
+        First position of the window.
+    stop : int or None, default=None
+        End of the window (excluded); ``None`` means the end of the curve.
+    """
 
     def __call__(self, X):
         return super().__call__(X) - _flat(X).mean(-1)
 
 
 class ClassLogProbability(_Criterion):
-    """``log h(label | x)`` for a torch classifier returning logits (BTGM Sec. 4.1).
+    """Criterion ``log h(label | x)`` of a torch classifier that returns logits.
 
-    ``q_beta ∝ p h(label | x)^beta``: beta = 1 is the conditional model when ``h`` is
-    calibrated. Prefer it to the raw probability, whose gradient vanishes away from
-    the class boundary (BTGM Sec. 4.2).
+    The criterion of BTGM Sec. 4.1: ``q_beta ∝ p h(label | x)^beta``, and beta = 1 is
+    the conditional model when ``h`` is calibrated. Prefer it to the raw probability,
+    whose gradient vanishes away from the class boundary (BTGM Sec. 4.2).
 
     Parameters
     ----------

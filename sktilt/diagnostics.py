@@ -24,7 +24,21 @@ import numpy as np
 
 @dataclass(frozen=True)
 class TiltReference:
-    """Importance-sampling reference for ``q_beta`` at one beta."""
+    """Importance-sampling reference for ``q_beta`` at one beta.
+
+    Attributes
+    ----------
+    beta : float
+    log_partition : float
+        ``log Z(beta) = log E_p exp(beta f)`` (Eq. 29).
+    criterion_mean, criterion_var : float
+        Mean and variance of ``f`` under ``q_beta`` (Eq. 30).
+    kl : float
+        ``KL(q_beta || p) = beta E_q f - log Z(beta)`` (Eq. 31).
+    ess : float
+        Effective sample size ``1 / sum_i w_i^2`` of the normalised weights; the
+        reference is reliable only where it is large.
+    """
 
     beta: float
     log_partition: float
@@ -47,6 +61,10 @@ def tilted_moments(f_values: np.ndarray, beta: float,
         ``log p(x) - log r(x)`` at the samples; ``None`` means ``r = p`` (BTGM Eq.
         29-31). A fitted flow ``q_beta0`` as ``r`` resolves far tails that base samples
         cannot reach, for betas near ``beta0``.
+
+    Returns
+    -------
+    reference : TiltReference
     """
     f = np.asarray(f_values, dtype=np.float64).ravel()
     a = beta * f if log_ratio is None else beta * f + np.asarray(log_ratio, np.float64).ravel()
@@ -64,7 +82,7 @@ def tilted_moments(f_values: np.ndarray, beta: float,
 def reference_beta(f_values: np.ndarray, budget: float, *,
                    log_ratio: np.ndarray | None = None, min_ess: float = 100.0,
                    tol: float = 1e-6) -> float | None:
-    """Beta at which the reference KL (Eq. 31) meets ``budget``, by bisection.
+    """Beta at which the reference KL meets ``budget``, by bisection (BTGM Eq. 31).
 
     ``log_ratio`` is as in :func:`tilted_moments`. Returns ``None`` when the samples
     cannot resolve the budget: the reference KL saturates and becomes unreliable once
@@ -92,6 +110,11 @@ def reference_beta(f_values: np.ndarray, budget: float, *,
 
 def pareto_front(kl, criterion_mean):
     """Sort points by KL and keep the non-dominated ones (higher E_q f, lower KL).
+
+    Parameters
+    ----------
+    kl, criterion_mean : array-like of shape (n,)
+        ``KL(q || p)`` and ``E_q f`` of each point.
 
     Returns
     -------

@@ -29,6 +29,7 @@ from torch import nn
 from zuko.lazy import LazyComposedTransform, LazyTransform
 from zuko.transforms import DependentTransform, MonotonicAffineTransform
 
+#: Flow families accepted by :func:`build_transform` and ``BoltzmannTuner(flow=...)``.
 FLOWS = ("realnvp", "nsf", "maf")
 
 

@@ -33,6 +33,7 @@ __all__ = [
 import numpy as np
 import torch
 
+#: Baselines accepted by :func:`score_function_gradient` (see the module docstring).
 BASELINES = ("mean", "optimal", None)
 
 

@@ -1,7 +1,11 @@
-"""Two-sample discrepancies between observed and simulated data.
+"""Scores of the two estimators.
 
-:func:`energy_distance` is what :meth:`sktilt.AVOSimulatorFitter.score` reports (negated,
-so that higher is better).
+* :func:`~sktilt.energy_distance`, a two-sample discrepancy between observed and simulated
+  data: :meth:`sktilt.AVOSimulatorFitter.score` reports it negated, so that higher is
+  better;
+* scorers reading a fitted :class:`~sktilt.BoltzmannTuner`'s ``criterion_mean_``,
+  ``kl_`` and ``beta_``, gathered in :data:`PARETO_SCORING` to compute the Pareto front
+  with a grid search, and :func:`pareto_front_from_cv` to extract it.
 """
 
 from __future__ import annotations

@@ -47,7 +47,15 @@ class LastGoodState(Callback):
 
 
 class EpochProgress(Callback):
-    """A tqdm bar over epochs (skorch's ProgressBar counts batches within one epoch)."""
+    """A tqdm bar over epochs (skorch's ProgressBar counts batches within one epoch).
+
+    Parameters
+    ----------
+    total : int or None, default=None
+        Length of the bar; the net's ``max_epochs`` when ``None``.
+    desc : str, default="training"
+        Label of the bar.
+    """
 
     def __init__(self, total: int | None = None, desc: str = "training"):
         self.total = total

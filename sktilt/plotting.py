@@ -47,7 +47,7 @@ def plot_pareto_front(kl, criterion_mean, *, reference=None, labels=None, ax=Non
         Fitted points (e.g. ``mean_test_kl`` and ``mean_test_criterion_mean`` of a grid
         search with :data:`sktilt.metrics.PARETO_SCORING`, or a tuner's ``history_``).
     reference : dict or None
-        Output of :meth:`BoltzmannTuner.reference_curve`, drawn as a line.
+        Output of :meth:`~sktilt.BoltzmannTuner.reference_curve`, drawn as a line.
     labels : list of str or None
         Point annotations (e.g. the budgets).
     """
@@ -87,7 +87,23 @@ def plot_curves(base_curves, tuned_curves, *, n_examples=5, x=None, xlabel="hour
 
 
 def plot_image_grid(images_per_row, *, row_labels=None, image_shape=(8, 8), fig=None):
-    """One row of images per entry of ``images_per_row`` (e.g. per beta, BTGM Fig. 5)."""
+    """One row of images per entry of ``images_per_row``, e.g. one per beta (BTGM Fig. 5).
+
+    Parameters
+    ----------
+    images_per_row : list of array-like
+        Each entry holds the images of one row, flattened or not.
+    row_labels : list of str or None, default=None
+        Written left of each row.
+    image_shape : tuple of int, default=(8, 8)
+        Shape each image is reshaped to.
+    fig : matplotlib Figure or None, default=None
+        Figure to draw on; a new one by default.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+    """
     plt = _plt()
     rows = [np.asarray(r).reshape(len(r), *image_shape) for r in images_per_row]
     n_cols = max(len(r) for r in rows)
@@ -106,7 +122,23 @@ def plot_image_grid(images_per_row, *, row_labels=None, image_shape=(8, 8), fig=
 
 
 def plot_criteria_histograms(assessment, *, bins=50, clip_quantile=0.99, ax=None):
-    """Histograms of normalised gradient norms per criterion (BTGM Fig. 1)."""
+    """Histograms of the normalised gradient norms of each criterion, as BTGM Fig. 1.
+
+    Parameters
+    ----------
+    assessment : CriteriaAssessment
+        Output of :func:`sktilt.assessment.assess_criteria`; criteria that are not
+        differentiable are left out.
+    bins : int, default=50
+    clip_quantile : float, default=0.99
+        Norms above this quantile (the largest over the criteria) are clipped into the
+        last bin.
+    ax : matplotlib Axes or None, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
     ax = _axes(ax)
     norms = {k: v for k, v in assessment.gradient_norms.items() if v is not None}
     hi = max(np.quantile(v, clip_quantile) for v in norms.values())

@@ -24,7 +24,23 @@ import numpy as np
 
 @dataclass(frozen=True)
 class TailEstimate:
-    """``P_p(f > t)`` with its standard error and diagnostics."""
+    """``P_p(f > t)`` with its standard error and diagnostics.
+
+    Unpacks as ``probability, std_error = estimate``.
+
+    Attributes
+    ----------
+    probability : float
+        The importance-sampling estimate of ``P_p(f > t)``.
+    std_error : float
+        Its standard error.
+    n_samples : int
+        Samples of the proposal used.
+    n_hits : int
+        How many of them exceeded the threshold.
+    ess : float
+        Effective sample size of the hits' weights, ``(sum w)^2 / sum w^2``.
+    """
 
     probability: float
     std_error: float
@@ -34,6 +50,7 @@ class TailEstimate:
 
     @property
     def relative_error(self) -> float:
+        """``std_error / probability`` (``inf`` when the estimate is 0)."""
         return self.std_error / self.probability if self.probability > 0 else math.inf
 
     def __iter__(self):  # ``p, se = tuner.tail_probability(t)``
@@ -41,7 +58,21 @@ class TailEstimate:
 
 
 def importance_tail_probability(f_values, log_weights, threshold) -> TailEstimate:
-    """Importance-sampling estimate of ``P_p(f > threshold)`` from samples of ``q``."""
+    """Importance-sampling estimate of ``P_p(f > threshold)`` from samples of ``q``.
+
+    Parameters
+    ----------
+    f_values : array-like of shape (n,)
+        The criterion at samples ``x_i ~ q``.
+    log_weights : array-like of shape (n,)
+        ``log p(x_i) - log q(x_i)``.
+    threshold : float
+
+    Returns
+    -------
+    estimate : TailEstimate
+        ``mean_i w_i 1{f_i > threshold}``, unbiased, with its standard error.
+    """
     f = np.asarray(f_values, dtype=np.float64).ravel()
     log_w = np.asarray(log_weights, dtype=np.float64).ravel()
     hit = f > threshold
@@ -55,7 +86,20 @@ def importance_tail_probability(f_values, log_weights, threshold) -> TailEstimat
 
 
 def sir_indices(log_weights, n_samples: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices resampled with replacement in proportion to ``exp(log_weights)``."""
+    """Indices resampled with replacement in proportion to ``exp(log_weights)``.
+
+    Parameters
+    ----------
+    log_weights : array-like of shape (n,)
+        Unnormalised log-weights.
+    n_samples : int
+        Number of indices to draw.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    indices : ndarray of shape (n_samples,)
+    """
     log_w = np.asarray(log_weights, dtype=np.float64)
     w = np.exp(log_w - log_w.max())
     return rng.choice(log_w.size, size=n_samples, replace=True, p=w / w.sum())

@@ -54,7 +54,18 @@ class LatentSampler(BaseEstimator):
         self.latent_dim = latent_dim
 
     def sample(self, n_samples: int = 1, *, random_state=None) -> np.ndarray:
-        """Decode ``n_samples`` draws of the latent prior (numpy, instance space)."""
+        """Decode ``n_samples`` draws of the latent prior (numpy, instance space).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, Generator or None, default=None
+            Seed of the latent draws (``None``: fresh entropy).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, ...)
+        """
         base = as_base(self)
         gen = torch.Generator().manual_seed(int(np.random.default_rng(random_state)
                                                 .integers(2**31)))
@@ -80,14 +91,17 @@ class Base:
             return self.distribution.sample((n,)).to(device=device, dtype=torch.float32)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """``log p`` at ``z`` (latent space for latent bases), shape ``(n,)``."""
         if self.latent:
             return -0.5 * (z**2).sum(-1) - 0.5 * self.dim * math.log(2 * math.pi)
         return self.distribution.log_prob(z)
 
     def to_instance(self, z: torch.Tensor) -> torch.Tensor:
+        """Map flow-space samples to instance space (decode; identity otherwise)."""
         return self.decoder(z) if self.latent else z
 
     def to(self, device) -> "Base":
+        """Move the decoder to ``device``; returns ``self``."""
         if self.latent and isinstance(self.decoder, torch.nn.Module):
             self.decoder.to(device)
         return self
@@ -164,6 +178,18 @@ class GaussianBase(BaseEstimator):
         self.reg_covar = reg_covar
 
     def fit(self, X, y=None):
+        """Estimate the mean and covariance of ``X`` (n_samples, n_features).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : GaussianBase
+        """
         X = validate_data(self, X, ensure_min_samples=2, dtype=np.float64)
         self.mean_ = X.mean(0)
         cov = np.atleast_2d(np.cov(X, rowvar=False))
@@ -171,6 +197,7 @@ class GaussianBase(BaseEstimator):
         return self
 
     def get_base_sampler(self) -> torch.distributions.MultivariateNormal:
+        """The fitted model as a ``torch.distributions.MultivariateNormal`` (float32)."""
         check_is_fitted(self)
         return torch.distributions.MultivariateNormal(
             torch.as_tensor(self.mean_, dtype=torch.float32),

@@ -5,7 +5,7 @@ and checkpointing come from skorch) trained by maximising the evidence lower bou
 
 .. math:: \\mathrm{ELBO}(x) = E_{q(z|x)} \\log p(x | z) - \\mathrm{KL}(q(z|x) \\| N(0, I)).
 
-Once fitted, :meth:`VAE.get_base_sampler` returns a :class:`~sktilt.LatentSampler`
+Once fitted, :meth:`~sktilt.VAE.get_base_sampler` returns a :class:`~sktilt.LatentSampler`
 whose frozen decoder maps ``z ~ N(0, I)`` to the decoded mean in the data's units, so
 ``BoltzmannTuner(VAE(...), criterion).fit(X)`` trains the VAE and then tunes it.
 """
@@ -154,6 +154,7 @@ class VAEModule(nn.Module):
             self.raw_std = nn.Parameter(torch.full((self.n_features,), start))
 
     def set_standardization(self, shift, scale) -> None:
+        """Set the standardisation buffers (per-feature mean and scale of the data)."""
         self.shift.copy_(torch.as_tensor(shift, dtype=torch.float32))
         self.scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
 
@@ -163,6 +164,7 @@ class VAEModule(nn.Module):
         return mu, log_var.clamp(-15.0, 10.0)  # keeps exp() finite early in training
 
     def raw_to_data(self, raw: torch.Tensor) -> torch.Tensor:
+        """Decoder output to data units: un-standardise, or sigmoid of the logits."""
         if self.likelihood == "bernoulli":
             return torch.sigmoid(raw)
         return raw * self.scale + self.shift
@@ -224,7 +226,7 @@ class VAE(TransformerMixin, NeuralNet):
         Called with ``n_features`` (inferred from ``X``), ``latent_dim``,
         ``hidden_units``, ``likelihood`` and any ``module__*`` parameters; an instance
         without ``module__*`` parameters is used as is (pretrained weights). A custom
-        module subclasses :class:`VAEModule` (or provides its methods).
+        module subclasses :class:`~sktilt.vae.VAEModule` (or provides its methods).
     latent_dim : int, default=8
         Dimension of the latent space (where :class:`~sktilt.BoltzmannTuner` tunes).
     hidden_units : tuple of int, default=(256, 128)
