@@ -14,14 +14,13 @@ linear criterion, so one Newton step from beta = 0 is exact there. Each step is 
 
 from __future__ import annotations
 
-__all__ = ["BetaSearch", "bridge_beta", "quantile_budget"]
+__all__ = ["BetaSearch", "quantile_budget"]
 
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .diagnostics import reference_beta, tilted_moments
 
 
 def quantile_budget(rho: float) -> float:
@@ -132,23 +131,3 @@ class BetaSearch:
             return 0.5 * (self.lo + self.hi)
         t = min(max((target - a) / (b - a), 0.1), 0.9)
         return self.lo + t * (self.hi - self.lo)
-
-
-def bridge_beta(f_q, log_ratio_q, beta: float, kl: float, kl_tol: float,
-                budget: float, min_ess: float = 500.0) -> float | None:
-    """Root of the budget from samples of a fitted flow ``q`` at ``beta``, or ``None``.
-
-    The flow is a far better importance proposal for betas near ``beta`` than ``p``
-    itself (App. C with ``q`` instead of ``p``), so its reference root beats a local
-    step -- provided the flow *is* ``q_beta``: the reference KL at ``beta`` must agree
-    with the flow's own ``kl`` within ``kl_tol``.
-
-    Parameters
-    ----------
-    f_q, log_ratio_q : arrays of shape (n,)
-        ``f`` and ``log q(x) - log p(x)`` at samples of the flow.
-    """
-    log_p_over_q = -np.asarray(log_ratio_q)
-    if abs(tilted_moments(f_q, beta, log_p_over_q).kl - kl) > kl_tol:
-        return None
-    return reference_beta(f_q, budget, log_ratio=log_p_over_q, min_ess=min_ess)

@@ -14,7 +14,13 @@ flow represents ``q_beta`` for the criterion at hand.
 
 from __future__ import annotations
 
-__all__ = ["TiltReference", "pareto_front", "reference_beta", "tilted_moments"]
+__all__ = [
+    "TiltReference",
+    "pareto_front",
+    "reference_beta",
+    "resolvable_beta",
+    "tilted_moments",
+]
 
 import math
 from dataclasses import dataclass
@@ -79,6 +85,19 @@ def tilted_moments(f_values: np.ndarray, beta: float,
     return TiltReference(float(beta), float(log_z), mean, var, float(kl), float(1.0 / (w @ w)))
 
 
+def _bisect(increasing, target: float, step: float, tol: float) -> float | None:
+    """Root of ``increasing(beta) = target`` on ``beta > 0``; ``None`` past ``1e3 step``."""
+    lo, hi = 0.0, step
+    while increasing(hi) < target:
+        lo, hi = hi, 2 * hi
+        if hi > 1e3 * step:
+            return None
+    while hi - lo > tol * hi:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if increasing(mid) < target else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
 def reference_beta(f_values: np.ndarray, budget: float, *,
                    log_ratio: np.ndarray | None = None, min_ess: float = 100.0,
                    tol: float = 1e-6) -> float | None:
@@ -92,20 +111,25 @@ def reference_beta(f_values: np.ndarray, budget: float, *,
     sd = f.std()
     if not np.isfinite(sd) or sd == 0:
         return None
+    beta = _bisect(lambda b: tilted_moments(f, b, log_ratio).kl, budget, 1.0 / sd, tol)
+    if beta is None or tilted_moments(f, beta, log_ratio).ess < min_ess:
+        return None
+    return beta
 
-    def kl(beta):
-        return tilted_moments(f, beta, log_ratio).kl
 
-    lo, hi = 0.0, 1.0 / sd
-    while kl(hi) < budget:
-        lo, hi = hi, 2 * hi
-        if hi * sd > 1e3:
-            return None
-    while hi - lo > tol * hi:
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if kl(mid) < budget else (lo, mid)
-    beta = 0.5 * (lo + hi)
-    return beta if tilted_moments(f, beta, log_ratio).ess >= min_ess else None
+def resolvable_beta(f_values: np.ndarray, *, min_ess: float = 100.0,
+                    tol: float = 1e-3) -> float | None:
+    """Largest beta whose reference keeps an effective sample size of ``min_ess``.
+
+    Beyond it the base samples cannot describe ``q_beta``; a search for a budget they
+    cannot resolve starts here, below the budget. ``None`` for a constant ``f``.
+    """
+    f = np.asarray(f_values, dtype=np.float64).ravel()
+    sd = f.std()
+    if not np.isfinite(sd) or sd == 0 or f.size <= min_ess:
+        return None
+    # The ESS falls as beta grows: bisect on -ESS, which increases.
+    return _bisect(lambda b: -tilted_moments(f, b).ess, -min_ess, 1.0 / sd, tol)
 
 
 def pareto_front(kl, criterion_mean):

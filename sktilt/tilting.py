@@ -18,6 +18,7 @@ __all__ = [
     "evaluate_criterion",
     "flow_statistics",
     "moment_match_init",
+    "tilted_samples",
 ]
 
 import math
@@ -104,6 +105,8 @@ class TiltNet(StepNet):
 
     The tuner sets ``base``, ``target`` (the criterion), ``beta``, ``pathwise`` and
     ``n_samples_per_step`` before calling :meth:`~sktilt.nets.StepNet.run_steps`.
+    While ``weighted_samples`` is set, the steps maximise the weighted likelihood of
+    those samples instead (see :func:`tilted_samples`).
     """
 
     base = None
@@ -112,8 +115,11 @@ class TiltNet(StepNet):
     pathwise = True
     n_samples_per_step = 256
     sticking_the_landing = True
+    weighted_samples = None
 
     def objective(self):
+        if self.weighted_samples is not None:
+            return self._likelihood_objective()
         base, device = self.base, self.device
         eps = base.sample(self.n_samples_per_step, device=device)
         z, ladj = self.module_(eps)
@@ -132,6 +138,28 @@ class TiltNet(StepNet):
             tilt = score_function_surrogate(self.module_.log_prob(z.detach(), base), f)
         loss = surrogate_ratio.mean() - self.beta * tilt
         return loss, {"kl_batch": log_ratio.mean().item(), "criterion_batch": f.mean().item()}
+
+    def _likelihood_objective(self):
+        # Forward KL(q_beta || q) up to a constant: minus the log-likelihood of
+        # samples resampled in proportion to their weights.
+        samples, probs = self.weighted_samples
+        idx = torch.multinomial(probs, self.n_samples_per_step, replacement=True)
+        log_q = self.module_.log_prob(samples[idx], self.base)
+        return -log_q.mean(), {"log_likelihood_batch": log_q.mean().item()}
+
+
+def tilted_samples(eps: np.ndarray, f: np.ndarray, beta: float, device):
+    """Base samples with their self-normalised weights ``∝ exp(beta f)``, as tensors.
+
+    The ``weighted_samples`` of :class:`TiltNet`: an importance sample of ``q_beta``.
+    Fitting the flow to it by maximum likelihood (forward KL, mode-covering) before
+    the reverse-KL steps (mode-seeking) keeps every mode of a multi-modal ``q_beta``
+    that the samples see, instead of the one nearest the initialisation.
+    """
+    a = beta * np.asarray(f, dtype=np.float64)
+    w = np.exp(a - a.max())
+    return (torch.as_tensor(eps, dtype=torch.float32, device=device),
+            torch.as_tensor(w / w.sum(), dtype=torch.float64, device=device))
 
 
 def draw_base(base, criterion, n: int, device, chunk: int = 65536):

@@ -7,7 +7,7 @@ import pytest
 
 from sktilt import quantile_budget
 from sktilt.beta import BetaSearch
-from sktilt.diagnostics import pareto_front, reference_beta, tilted_moments
+from sktilt.diagnostics import pareto_front, reference_beta, resolvable_beta, tilted_moments
 
 
 def test_quantile_budget_is_minus_log_rho():
@@ -88,6 +88,21 @@ def test_tilted_moments_match_gaussian_closed_form():
     b = reference_beta(f, 2.0)
     assert b == pytest.approx(math.sqrt(4.0 / norm2), rel=0.02)
     assert reference_beta(f, 50.0) is None  # beyond what the samples can resolve
+
+
+def test_resolvable_beta_matches_lognormal_weights():
+    # f ~ N(0, 1): weights exp(beta f) are lognormal, ESS / n = exp(-beta^2), so the
+    # ESS falls to m at beta = sqrt(log(n / m)) (while m is not a vanishing fraction
+    # of n: further out the sample's largest draws cap the weights).
+    n = 400_000
+    f = np.random.default_rng(2).standard_normal(n)
+    for min_ess in (1000.0, 20_000.0):
+        beta = resolvable_beta(f, min_ess=min_ess)
+        assert beta == pytest.approx(math.sqrt(math.log(n / min_ess)), rel=0.05)
+        assert tilted_moments(f, beta).ess == pytest.approx(min_ess, rel=0.01)
+    # a budget the samples resolve has its root below the resolvable beta
+    assert reference_beta(f, 2.0) < resolvable_beta(f)
+    assert resolvable_beta(np.ones(100)) is None  # constant f: nothing to resolve
 
 
 def test_pareto_front_keeps_non_dominated_points():

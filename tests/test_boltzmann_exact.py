@@ -104,3 +104,37 @@ def test_history_records_moments_per_beta_iteration():
     # reference (IS from base samples) agrees with the exact KL at the fitted beta.
     assert tuner.reference_.kl == pytest.approx(tuner.beta_**2, rel=0.05)
     assert tuner.converged_
+
+
+def max_of_two_projections(x):
+    """f(z) = max(3 z_0, 3 z_1): q_beta has two modes, along e_0 and along e_1."""
+    return 3.0 * x[:, :2].max(dim=1).values
+
+
+def _max_tilt(beta, norm=3.0):
+    # With u_i iid N(0, 1) and b = beta |a|: E exp(b max(u_0, u_1)) = 2 e^{b^2/2}
+    # Phi(b / sqrt 2). log Z, then E_q f = d log Z / d beta and KL = beta E_q f - log Z.
+    b = beta * norm
+    phi = math.exp(-b * b / 4) / math.sqrt(2 * math.pi)
+    cdf = 0.5 * (1 + math.erf(b / 2))
+    log_z = b * b / 2 + math.log(2 * cdf)
+    mean = norm * (b + phi / (math.sqrt(2) * cdf))
+    return beta * mean - log_z, mean
+
+
+def test_two_mode_tilt_keeps_both_modes_and_matches_closed_form():
+    budget = 4.0
+    lo, hi = 0.0, 10.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if _max_tilt(mid)[0] < budget else (lo, mid)
+    beta_star = 0.5 * (lo + hi)
+    base = LatentSampler(torch.nn.Identity(), latent_dim=4)
+    tuner = BoltzmannTuner(base, max_of_two_projections, kl_budget=budget, **FAST).fit()
+    assert tuner.init == "likelihood"
+    assert tuner.beta_ == pytest.approx(beta_star, rel=0.03)
+    assert tuner.kl_ == pytest.approx(budget, rel=0.05)
+    assert tuner.criterion_mean_ == pytest.approx(_max_tilt(tuner.beta_)[1], rel=0.02)
+    Z = tuner.sample_latent(20000, random_state=5)
+    # by symmetry half of q_beta's mass is in each mode
+    assert 0.45 < np.mean(Z[:, 0] > Z[:, 1]) < 0.55
