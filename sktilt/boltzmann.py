@@ -29,6 +29,7 @@ from .tilting import (
     TiltFlow,
     TiltNet,
     draw_base,
+    draw_defensive,
     draw_tilted,
     evaluate_criterion,
     flow_statistics,
@@ -161,6 +162,9 @@ class BoltzmannTuner(BaseEstimator):
         The validated base (frozen decoder copy).
     net_ : TiltNet
         The skorch net holding the fitted flow (``net_.module_``) and its history.
+    start_flow_ : TiltFlow
+        The flow as it started the beta search (see ``init``): the defensive
+        component of :meth:`tail_probability` and :meth:`sample_tail`.
     n_features_in_ : int
         Number of features of ``X`` seen in ``fit`` (instance-space bases).
 
@@ -332,6 +336,7 @@ class BoltzmannTuner(BaseEstimator):
             net.weighted_samples = tilted_samples(eps_ref, f_ref, beta_init, device)
             net.run_steps(epochs=1, anneal=True)
             net.weighted_samples = None
+        self.start_flow_ = copy.deepcopy(net.module_)
 
         # The start: (beta 0, never selected, weights). The first stage runs twice as
         # many steps when the flow has travelled nowhere yet.
@@ -526,19 +531,31 @@ class BoltzmannTuner(BaseEstimator):
         return self._draw(n_samples, random_state, latent=True)
 
     # ----------------------------------------------------------- rare events
-    def tail_probability(self, threshold, *, n_samples=100_000, random_state=None):
+    def tail_probability(self, threshold, *, n_samples=100_000, defensive=0.3,
+                         random_state=None):
         """Estimate ``P_p(f(x) > threshold)`` by importance sampling from ``q_beta``.
 
-        Unbiased: ``mean_i w_i 1{f(x_i) > t}`` with ``w = p / q`` (latent densities for
-        latent bases, where the event is the same). Most efficient when the budget was
-        ``quantile_budget(rho)`` with ``rho`` near the probability sought.
+        Unbiased: ``mean_i w_i 1{f(x_i) > t}`` with ``w = p / r`` (latent densities for
+        latent bases, where the event is the same) and ``r`` the defensive mixture
+        ``(1 - defensive) q_beta + defensive q_start``. Most efficient when the budget
+        was ``quantile_budget(rho)`` with ``rho`` near the probability sought.
+
+        ``q_start`` is the flow fitted at the start of ``fit`` (``start_flow_``): with
+        ``init="likelihood"`` it covers every tail mode that the reference base
+        samples contain. ``q_beta`` seeks modes and can miss small ones; alone, it then
+        underestimates the probability and its standard error (seen: -12 % on average
+        at a claimed 3 % on the benchmark decoder, whose tail has several modes). The mixture
+        bounds the weights there: the estimate is right on average and its standard
+        error honest, at the price of a larger standard error.
 
         Parameters
         ----------
         threshold : float
             The threshold ``t`` on the criterion.
         n_samples : int, default=100_000
-            Samples of ``q_beta`` to draw.
+            Samples of the proposal to draw.
+        defensive : float in [0, 1), default=0.3
+            Fraction of the samples drawn from ``q_start``; 0 uses ``q_beta`` alone.
         random_state : int, RandomState instance or None, default=None
             ``None`` uses the estimator's ``random_state``.
 
@@ -551,16 +568,29 @@ class BoltzmannTuner(BaseEstimator):
         check_is_fitted(self)
         self._check_n(n_samples, "n_samples")
         with torch_seeded(self._seed(random_state)):
-            log_ratio, f, _ = self._draw_q(n_samples)
-        return importance_tail_probability(f, -log_ratio, float(threshold))
+            log_w, f, _ = self._draw_proposal(n_samples, defensive)
+        return importance_tail_probability(f, log_w, float(threshold))
 
-    def sample_tail(self, n_samples, threshold, *, oversample=10, random_state=None):
+    def _draw_proposal(self, n, defensive, keep_x=False):
+        """``log p/r``, ``f`` (and ``x``) at ``n`` draws of the defensive mixture ``r``."""
+        defensive = float(defensive)
+        if not 0.0 <= defensive < 1.0:
+            raise ValueError(f"defensive must be in [0, 1), got {defensive!r}.")
+        if defensive == 0.0:
+            log_ratio, f, x = self._draw_q(n, keep_x=keep_x)
+            return -log_ratio, f, x
+        return draw_defensive(self.net_.module_, self.start_flow_, defensive, self.base_,
+                              self.criterion, n, torch.device(self.device), keep_x=keep_x)
+
+    def sample_tail(self, n_samples, threshold, *, oversample=10, defensive=0.3,
+                    random_state=None):
         """Draw from ``p`` restricted to ``f(x) > threshold`` (sampling-importance-resampling).
 
-        ``n_samples * oversample`` candidates are drawn from ``q_beta``; those above the
-        threshold are resampled with replacement in proportion to ``p / q``. The draws
-        are approximate (exact as ``oversample`` grows); a warning is raised when the
-        effective number of distinct candidates is below ``n_samples``.
+        ``n_samples * oversample`` candidates are drawn from the proposal of
+        :meth:`tail_probability`; those above the threshold are resampled with
+        replacement in proportion to ``p / r``. The draws are approximate (exact as
+        ``oversample`` grows); a warning is raised when the effective number of distinct
+        candidates is below ``n_samples``.
 
         Parameters
         ----------
@@ -569,7 +599,10 @@ class BoltzmannTuner(BaseEstimator):
         threshold : float
             The threshold ``t`` on the criterion.
         oversample : int, default=10
-            Candidates drawn from ``q_beta`` per returned sample.
+            Candidates drawn per returned sample.
+        defensive : float in [0, 1), default=0.3
+            Fraction of the candidates drawn from ``q_start``, see
+            :meth:`tail_probability`; it keeps the modes that ``q_beta`` misses.
         random_state : int, RandomState instance or None, default=None
             ``None`` uses the estimator's ``random_state``.
 
@@ -582,8 +615,7 @@ class BoltzmannTuner(BaseEstimator):
         self._check_n(oversample, "oversample")
         seed = self._seed(random_state)
         with torch_seeded(seed):
-            log_ratio, f, x = self._draw_q(n_samples * oversample, keep_x=True)
-        log_w = -log_ratio
+            log_w, f, x = self._draw_proposal(n_samples * oversample, defensive, keep_x=True)
         hit = f > float(threshold)
         if not hit.any():
             raise ValueError(

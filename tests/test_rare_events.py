@@ -62,3 +62,34 @@ def test_importance_estimate_is_unbiased_with_exact_weights():
     log_w = -0.5 * x**2 + 0.5 * (x - 3.0) ** 2      # log N(0,1) / N(3,1)
     est = importance_tail_probability(x, log_w, 3.0)
     assert abs(est.probability - norm.sf(3.0)) < 4 * est.std_error
+
+
+def test_defensive_mixture_recovers_a_mode_the_tuned_flow_misses():
+    # p = N(0, I_2), event max(z_0, z_1) > t: P = 1 - Phi(t)^2 exactly, half of it
+    # along each axis. The "tuned" flow N((4, 0), I) covers only the z_0 branch; the
+    # start flow N(0, 4 I) reaches both, as a start fitted to tilted base samples does.
+    from sktilt.flows import build_transform
+    from sktilt.samplers import as_base
+    from sktilt.tilting import TiltFlow, draw_defensive
+
+    base = as_base(LatentSampler(torch.nn.Identity(), latent_dim=2))
+    tuned, start = TiltFlow(build_transform(2)), TiltFlow(build_transform(2))
+    tuned.transform.transforms[-1].set_([4.0, 0.0], [1.0, 1.0])
+    start.transform.transforms[-1].set_([0.0, 0.0], [2.0, 2.0])
+
+    def crit(x):
+        return x.max(dim=1).values
+
+    t, n, alpha = 3.5, 100_000, 0.3
+    exact = 1 - norm.cdf(t) ** 2
+    torch.manual_seed(0)
+    log_w, f, x = draw_defensive(tuned, start, alpha, base, crit, n, "cpu", keep_x=True)
+    est = importance_tail_probability(f, log_w, t)
+    assert abs(est.probability - exact) < 4 * est.std_error
+    assert est.relative_error < 0.05
+    # each branch carries half the probability, also the one the tuned flow misses
+    z1_branch = importance_tail_probability(np.where(x[:, 1] > x[:, 0], f, -np.inf), log_w, t)
+    assert z1_branch.probability == pytest.approx(exact / 2, rel=0.15)
+    # the weights p / r are bounded by p / (alpha q_start) <= 4 / alpha (q_start's
+    # density is at least p / 4 everywhere)
+    assert np.exp(log_w).max() <= 4 / alpha
