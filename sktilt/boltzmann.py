@@ -19,10 +19,10 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import ProgressBar
 
 from ._random import draw_seed, torch_seeded
+from ._tilt_loop import run_beta_search
 from .beta import BetaSearch
 from .diagnostics import reference_beta, resolvable_beta, tilted_moments
 from .flows import FLOWS, build_transform
-from .nets import DivergenceError
 from .rare_events import importance_tail_probability, sir_indices
 from .samplers import as_base
 from .tilting import (
@@ -338,54 +338,14 @@ class BoltzmannTuner(BaseEstimator):
             net.weighted_samples = None
         self.start_flow_ = copy.deepcopy(net.module_)
 
-        # The start: (beta 0, never selected, weights). The first stage runs twice as
-        # many steps when the flow has travelled nowhere yet.
-        states = [(0.0, math.inf, copy.deepcopy(net.module_.state_dict()))]
-        self.history_, self.converged_, diverged = [], False, False
-        for it in range(self.max_beta_iter):
-            from_start = it == 0
-            if self.history_ and beta < self.history_[-1]["beta"]:
-                # Warm-start from the fit at the largest beta below this one: a flow
-                # tilted too far keeps a too-high KL for hundreds of steps (seen: 15 %
-                # above its value when approached from below), which misleads the search.
-                below = max((st for st in states if st[0] <= beta), key=lambda st: st[0])
-                net.module_.load_state_dict(below[2])
-                from_start = below is states[0]
-            net.beta = beta
-            try:
-                epochs = 2 if from_start and self.init == "moments" else 1
-                net.run_steps(epochs=epochs, anneal=True)
-            except DivergenceError as exc:
-                diverged = True
-                warnings.warn(
-                    f"BoltzmannTuner diverged at beta={beta:.4g} ({exc}); restored the flow "
-                    f"fitted at beta={self.history_[-1]['beta'] if self.history_ else 0.0:.4g}."
-                    " Lower lr or check the criterion for NaN/inf.",
-                    RuntimeWarning, stacklevel=3,
-                )
-                break
-            log_ratio_q, f_q, _ = self._draw_q(self.n_eval_samples)
-            stats = flow_statistics(log_ratio_q, f_q, beta)
-            ref = tilted_moments(f_ref, beta)
-            stats.update(reference_kl=ref.kl, reference_criterion_mean=ref.criterion_mean,
-                         reference_ess=ref.ess)
-            self.history_.append(stats)
-            states.append((beta, abs(stats["kl"] - budget),
-                           copy.deepcopy(net.module_.state_dict())))
-            if self.verbose:
-                print(f"[BoltzmannTuner] iter {it}: beta={beta:.5g} "
-                      f"KL={stats['kl']:.4f}±{stats['kl_se']:.4f} (budget {budget:.4f}) "
-                      f"E_q f={stats['criterion_mean']:.4g}")
-            if abs(stats["kl"] - budget) <= max(self.tol * budget, 2 * stats["kl_se"]):
-                self.converged_ = True
-                break
-            new_beta = search.update(beta, stats["kl"], stats["criterion_var"],
-                                     stats["criterion_third"])
-            if new_beta == beta:  # bracket collapsed or beta_max reached
-                break
-            beta = new_beta
-
-        self._select_state(states, budget, diverged)
+        result = run_beta_search(
+            net, lambda: self._draw_q(self.n_eval_samples)[:2], f_ref, budget, beta,
+            search, max_iter=self.max_beta_iter, tol=self.tol, verbose=self.verbose,
+            # a moment-matched start has not travelled yet: twice the steps
+            first_epochs=2 if self.init == "moments" else 1,
+        )
+        self.history_, self.converged_ = result.history, result.converged
+        self._select_state(result.states, budget, result.diverged)
         f_ref_final = tilted_moments(f_ref, self.beta_)
         self.reference_ = f_ref_final
         self.log_partition_ = f_ref_final.log_partition
