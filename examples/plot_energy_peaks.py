@@ -10,7 +10,6 @@ your own meter data instead.
 """
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 
 from _fast import pick
