@@ -23,7 +23,7 @@ from ._tilt_loop import run_beta_search
 from .beta import BetaSearch
 from .diagnostics import reference_beta, resolvable_beta, tilted_moments
 from .flows import FLOWS, build_transform
-from .rare_events import importance_tail_probability, sir_indices
+from .rare_events import importance_tail_probability, sir_tail_sample
 from .samplers import as_base
 from .tilting import (
     TiltFlow,
@@ -576,22 +576,8 @@ class BoltzmannTuner(BaseEstimator):
         seed = self._seed(random_state)
         with torch_seeded(seed):
             log_w, f, x = self._draw_proposal(n_samples * oversample, defensive, keep_x=True)
-        hit = f > float(threshold)
-        if not hit.any():
-            raise ValueError(
-                f"no candidate of the tuned model exceeded threshold={threshold!r} among "
-                f"{f.size}; lower the threshold, raise oversample, or tune with a larger "
-                "kl_budget."
-            )
-        estimate = importance_tail_probability(f, log_w, float(threshold))
-        if estimate.ess < n_samples:
-            warnings.warn(
-                f"sample_tail: only {estimate.ess:.0f} effective candidates above the "
-                f"threshold for {n_samples} samples; raise oversample.", RuntimeWarning,
-                stacklevel=2,
-            )
-        idx = sir_indices(log_w[hit], n_samples, np.random.default_rng(seed))
-        return x[hit][idx]
+        return sir_tail_sample(x, f, log_w, float(threshold), n_samples,
+                               np.random.default_rng(seed))
 
     @staticmethod
     def _check_n(n, name):

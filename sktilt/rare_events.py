@@ -14,9 +14,10 @@ when ``P(f > t) ≈ rho``.
 
 from __future__ import annotations
 
-__all__ = ["TailEstimate", "importance_tail_probability", "sir_indices"]
+__all__ = ["TailEstimate", "importance_tail_probability", "sir_indices", "sir_tail_sample"]
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,3 +104,33 @@ def sir_indices(log_weights, n_samples: int, rng: np.random.Generator) -> np.nda
     log_w = np.asarray(log_weights, dtype=np.float64)
     w = np.exp(log_w - log_w.max())
     return rng.choice(log_w.size, size=n_samples, replace=True, p=w / w.sum())
+
+
+def sir_tail_sample(x, f_values, log_weights, threshold: float, n_samples: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Resample the candidates ``x`` with ``f > threshold`` in proportion to ``w``.
+
+    Raises ``ValueError`` when no candidate exceeds the threshold and warns when the
+    effective number of candidates above it is below ``n_samples``.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, ...)
+    """
+    f_values = np.asarray(f_values)
+    hit = f_values > threshold
+    if not hit.any():
+        raise ValueError(
+            f"no candidate of the tuned model exceeded threshold={threshold!r} among "
+            f"{f_values.size}; lower the threshold, raise oversample, or tune with a "
+            "larger kl_budget."
+        )
+    estimate = importance_tail_probability(f_values, log_weights, threshold)
+    if estimate.ess < n_samples:
+        warnings.warn(
+            f"sample_tail: only {estimate.ess:.0f} effective candidates above the "
+            f"threshold for {n_samples} samples; raise oversample.", RuntimeWarning,
+            stacklevel=3,
+        )
+    idx = sir_indices(np.asarray(log_weights)[hit], n_samples, rng)
+    return x[hit][idx]
