@@ -21,7 +21,13 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
-from ._avo_loop import ProposalAdam, diagnose_first_batch, run_critic
+from ._avo_loop import (
+    ParameterResolution,
+    ProposalAdam,
+    diagnose_first_batch,
+    floor_log_scales,
+    run_critic,
+)
 from ._random import draw_seed, torch_generator, torch_seeded
 from .critics import PENALTIES, CriticModule, CriticNet
 from .gradients import score_function_gradient
@@ -39,6 +45,15 @@ _LOG_SCALE_STEP = 1.0 / 3.0
 # iterates where the location was still arriving (e.g. from below for the Poisson
 # benchmark); these weights discount them while still averaging over many iterates.
 _AVERAGING_POWER = 3.0
+# min_scale="auto": the proposal's standard deviations stop shrinking at this many
+# standard errors of the observations. Below the data's resolution the critic cannot
+# tell the proposal's spread apart, REINFORCE location gradients lose their signal and
+# the location freezes wherever it was, since its steps shrink with the spread.
+_RESOLUTION_FACTOR = 3.0
+# Forgetting factor of the resolution estimate per iteration (a window of about 70
+# batches): local enough to follow the sensitivity along the path, long enough to
+# pool the thousands of simulations a standard error needs.
+_RESOLUTION_DECAY = 0.985
 
 
 class SimulationFailureWarning(UserWarning):
@@ -84,7 +99,8 @@ class AVOSimulatorFitter(BaseEstimator):
     max_iter : int, default=300
         Proposal updates. The fit runs ``(max_iter + 1) * batch_size`` simulations.
     lr : float, default=0.1
-        Adam step size for ``psi``: locations move by about ``lr`` *current*
+        Step size for ``psi`` (RMSprop, i.e. Adam without momentum, see
+        ``sktilt._avo_loop.ProposalAdam``): locations move by about ``lr`` *current*
         standard deviations of the proposal per update (so steps shrink as it
         tightens, as in natural evolution strategies), log-scales by ``lr / 3``
         nats. Decays to ``0.3 lr`` with a cosine schedule.
@@ -102,6 +118,18 @@ class AVOSimulatorFitter(BaseEstimator):
     baseline : {"optimal", "mean"} or None, default="optimal"
         Variance reduction of the score-function gradient, see
         :func:`sktilt.gradients.score_function_gradient`.
+    min_scale : "auto", float, array-like of shape (n_params,) or None, default="auto"
+        Floor on the proposal's standard deviations (of the unconstrained
+        parameters, the log-diagonal of the Cholesky factor for a full covariance):
+        ``gamma`` tightens the proposal down to it and no further. ``"auto"`` puts it
+        at 3 standard errors of the observations, estimated along the fit by
+        regressing the simulated features on the parameters (see
+        ``sktilt._avo_loop.ParameterResolution``). Below the data's
+        resolution the critic cannot see the proposal's spread, the score-function
+        location gradient loses its signal, and the location freezes wherever it was
+        (its steps shrink with the spread). ``None`` lets ``gamma`` collapse the
+        proposal, as in the paper. A floor never widens a proposal that is already
+        narrower.
     averaging : float in [0, 1), default=0.5
         Fraction of the last iterations whose ``psi`` are averaged into
         ``proposal_`` (Polyak-Ruppert), with weights growing as ``k^3`` over the
@@ -143,7 +171,11 @@ class AVOSimulatorFitter(BaseEstimator):
     history_ : list of dict
         Per iteration: ``psi``, ``theta``, ``entropy``, ``critic_loss``,
         ``critic_estimate`` (the Wasserstein estimate ``E d(x_obs) - E d(x_sim)``),
-        ``n_simulations``, ``n_failed``, ``lr``.
+        ``n_simulations``, ``n_failed``, ``lr``, ``scale_floor``.
+    scale_floor_ : ndarray of shape (n_params,) or None
+        The floor ``min_scale`` put on the proposal's standard deviations at the
+        last update (``inf`` where the parameter showed no effect on the features,
+        which keeps its spread); ``None`` with ``min_scale=None``.
     n_iter_ : int
     n_simulations_ : int
         Simulations run, failed ones included.
@@ -181,6 +213,8 @@ class AVOSimulatorFitter(BaseEstimator):
         "penalty": [StrOptions(set(PENALTIES))],
         "gradient_penalty": [Interval(Real, 0, None, closed="left")],
         "baseline": [StrOptions({"optimal", "mean"}), None],
+        "min_scale": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"),
+                      "array-like", None],
         "averaging": [Interval(Real, 0, 1, closed="left")],
         "on_failure": [StrOptions({"drop", "raise"})],
         "max_failure_fraction": [Interval(Real, 0, 1, closed="both")],
@@ -194,7 +228,7 @@ class AVOSimulatorFitter(BaseEstimator):
     def __init__(self, simulator, proposal, *, gamma=1.0, vectorized=False, summary=None,
                  n_critic=10, batch_size=128, max_iter=300, lr=0.1, critic_lr=3e-3,
                  hidden_layer_sizes=(64, 64), penalty="wgan-lp", gradient_penalty=10.0,
-                 baseline="optimal", averaging=0.5, on_failure="drop",
+                 baseline="optimal", min_scale="auto", averaging=0.5, on_failure="drop",
                  max_failure_fraction=0.5, common_random_numbers=False, n_jobs=None,
                  device="cpu", verbose=0, random_state=None):
         self.simulator = simulator
@@ -211,6 +245,7 @@ class AVOSimulatorFitter(BaseEstimator):
         self.penalty = penalty
         self.gradient_penalty = gradient_penalty
         self.baseline = baseline
+        self.min_scale = min_scale
         self.averaging = averaging
         self.on_failure = on_failure
         self.max_failure_fraction = max_failure_fraction
@@ -274,6 +309,19 @@ class AVOSimulatorFitter(BaseEstimator):
                 f"{state['messages'][-1]}", np.concatenate(state["failed"]),
                 state["messages"])
 
+    def _check_min_scale(self, n_params: int):
+        """``min_scale`` as ``"auto"``, ``None`` or a positive array of shape (n_params,)."""
+        if self.min_scale is None or isinstance(self.min_scale, str):
+            return self.min_scale
+        floor = np.asarray(self.min_scale, dtype=float)
+        if floor.ndim > 1 or (floor.ndim == 1 and floor.shape != (n_params,)):
+            raise ValueError(f"min_scale must be 'auto', None, a float or an array of "
+                             f"shape ({n_params},) (one per parameter); got shape "
+                             f"{floor.shape}.")
+        if not np.all(np.isfinite(floor) & (floor > 0)):
+            raise ValueError(f"min_scale must be positive and finite; got {self.min_scale}.")
+        return np.broadcast_to(floor, (n_params,)).copy()
+
     # --------------------------------------------------------------------- fit
     def fit(self, X, y=None):
         """Fit the proposal to observations ``X`` of shape (n_obs, n_features).
@@ -314,6 +362,8 @@ class AVOSimulatorFitter(BaseEstimator):
         state = {"n_sim": 0, "n_failed": 0, "failed": [], "messages": [], "warned": False}
         history: list[dict] = []
         opt = ProposalAdam(self.lr, self.max_iter)
+        min_scale = self._check_min_scale(n_params)
+        resolution = ParameterResolution(n_params, X_obs.shape[1], _RESOLUTION_DECAY)
         psi = proposal.get_flat_params()
         tail = []  # psi of the averaged iterations
         n_tail = max(1, int(round(self.averaging * self.max_iter)))
@@ -335,7 +385,10 @@ class AVOSimulatorFitter(BaseEstimator):
                 thetas, result = self._draw_and_simulate(proposal, theta_rng, sim_root)
                 diagnose_first_batch(result, n_params, self.n_features_in_)
                 self._record(thetas, result, state)
-                run_critic(critic, X_obs, self._features(result.X), gen, epochs=5)
+                X_sim = self._features(result.X)
+                resolution.update(proposal.inverse_transform(thetas[result.ok]),
+                                  X_sim.cpu().numpy())
+                run_critic(critic, X_obs, X_sim, gen, epochs=5)
                 for it in tqdm(range(self.max_iter), disable=not self.verbose,
                                desc="AVO"):
                     thetas, result = self._draw_and_simulate(proposal, theta_rng, sim_root)
@@ -353,8 +406,16 @@ class AVOSimulatorFitter(BaseEstimator):
                         grad = grad + gamma_t * proposal.entropy_grad()
                         units = proposal.flat_params_scale()
                         units[n_params:] *= _LOG_SCALE_STEP  # scale and shape entries
-                        psi = opt.step(psi, grad, units)
+                        if isinstance(min_scale, str):
+                            resolution.update(proposal.inverse_transform(thetas[result.ok]),
+                                              X_sim.cpu().numpy())
+                            floor = (_RESOLUTION_FACTOR
+                                     * resolution.standard_errors(X_obs.shape[0]))
+                        else:
+                            floor = min_scale
+                        psi = floor_log_scales(opt.step(psi, grad, units), psi, floor)
                         proposal.set_flat_params(psi)
+                        entry["scale_floor"] = floor
                         entry.update(run_critic(critic, X_obs, X_sim, gen, epochs=1))
                     if it >= self.max_iter - n_tail:
                         tail.append(psi.copy())
@@ -371,6 +432,8 @@ class AVOSimulatorFitter(BaseEstimator):
             weights = np.arange(1, len(tail) + 1, dtype=float) ** _AVERAGING_POWER
             proposal.set_flat_params(np.average(tail, axis=0, weights=weights))
         self.proposal_ = proposal
+        self.scale_floor_ = next((h["scale_floor"] for h in reversed(history)
+                                  if "scale_floor" in h), None)
         self.theta_ = np.atleast_1d(proposal.median())
         self.critic_ = critic
         self.history_ = history
