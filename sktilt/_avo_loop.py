@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "ParameterResolution",
     "ProposalAdam",
+    "ScaleFloor",
     "diagnose_first_batch",
     "floor_log_scales",
     "run_critic",
@@ -123,6 +124,48 @@ class ParameterResolution:
         positive = info > 0
         se[positive] = 1.0 / np.sqrt(info[positive])
         return se
+
+
+class ScaleFloor:
+    """The floor ``min_scale`` puts on the proposal's standard deviations.
+
+    ``min_scale`` is ``"auto"`` (``factor`` standard errors from a
+    :class:`ParameterResolution` fed with every batch through :meth:`observe`),
+    ``None`` (no floor), or a positive float or array of shape ``(n_params,)``.
+    Below the data's resolution the critic cannot see the proposal's spread,
+    REINFORCE location gradients lose their signal and the location freezes wherever
+    it was, since its steps shrink with the spread. The default ``decay`` (a window
+    of about 70 batches) is local enough to follow the sensitivity along the path
+    and long enough to pool the thousands of simulations a standard error needs.
+    """
+
+    def __init__(self, min_scale, n_params: int, n_features: int, n_obs: int,
+                 factor: float = 3.0, decay: float = 0.985):
+        self.n_obs, self.factor = n_obs, factor
+        self.resolution = self.fixed = None
+        if isinstance(min_scale, str):
+            self.resolution = ParameterResolution(n_params, n_features, decay)
+        elif min_scale is not None:
+            floor = np.asarray(min_scale, dtype=float)
+            if floor.ndim > 1 or (floor.ndim == 1 and floor.shape != (n_params,)):
+                raise ValueError(f"min_scale must be 'auto', None, a float or an array "
+                                 f"of shape ({n_params},) (one per parameter); got "
+                                 f"shape {floor.shape}.")
+            if not np.all(np.isfinite(floor) & (floor > 0)):
+                raise ValueError(f"min_scale must be positive and finite; got "
+                                 f"{min_scale}.")
+            self.fixed = np.broadcast_to(floor, (n_params,)).copy()
+
+    def observe(self, z, features) -> None:
+        """Feed one batch of unconstrained parameters and simulated features."""
+        if self.resolution is not None:
+            self.resolution.update(z, features)
+
+    def value(self):
+        """The current floor, shape (n_params,), or None."""
+        if self.resolution is None:
+            return self.fixed
+        return self.factor * self.resolution.standard_errors(self.n_obs)
 
 
 def floor_log_scales(psi_new, psi_old, floor):

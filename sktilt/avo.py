@@ -22,8 +22,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from ._avo_loop import (
-    ParameterResolution,
     ProposalAdam,
+    ScaleFloor,
     diagnose_first_batch,
     floor_log_scales,
     run_critic,
@@ -45,15 +45,6 @@ _LOG_SCALE_STEP = 1.0 / 3.0
 # iterates where the location was still arriving (e.g. from below for the Poisson
 # benchmark); these weights discount them while still averaging over many iterates.
 _AVERAGING_POWER = 3.0
-# min_scale="auto": the proposal's standard deviations stop shrinking at this many
-# standard errors of the observations. Below the data's resolution the critic cannot
-# tell the proposal's spread apart, REINFORCE location gradients lose their signal and
-# the location freezes wherever it was, since its steps shrink with the spread.
-_RESOLUTION_FACTOR = 3.0
-# Forgetting factor of the resolution estimate per iteration (a window of about 70
-# batches): local enough to follow the sensitivity along the path, long enough to
-# pool the thousands of simulations a standard error needs.
-_RESOLUTION_DECAY = 0.985
 
 
 class SimulationFailureWarning(UserWarning):
@@ -124,7 +115,7 @@ class AVOSimulatorFitter(BaseEstimator):
         ``gamma`` tightens the proposal down to it and no further. ``"auto"`` puts it
         at 3 standard errors of the observations, estimated along the fit by
         regressing the simulated features on the parameters (see
-        ``sktilt._avo_loop.ParameterResolution``). Below the data's
+        ``sktilt._avo_loop.ScaleFloor``). Below the data's
         resolution the critic cannot see the proposal's spread, the score-function
         location gradient loses its signal, and the location freezes wherever it was
         (its steps shrink with the spread). ``None`` lets ``gamma`` collapse the
@@ -309,19 +300,6 @@ class AVOSimulatorFitter(BaseEstimator):
                 f"{state['messages'][-1]}", np.concatenate(state["failed"]),
                 state["messages"])
 
-    def _check_min_scale(self, n_params: int):
-        """``min_scale`` as ``"auto"``, ``None`` or a positive array of shape (n_params,)."""
-        if self.min_scale is None or isinstance(self.min_scale, str):
-            return self.min_scale
-        floor = np.asarray(self.min_scale, dtype=float)
-        if floor.ndim > 1 or (floor.ndim == 1 and floor.shape != (n_params,)):
-            raise ValueError(f"min_scale must be 'auto', None, a float or an array of "
-                             f"shape ({n_params},) (one per parameter); got shape "
-                             f"{floor.shape}.")
-        if not np.all(np.isfinite(floor) & (floor > 0)):
-            raise ValueError(f"min_scale must be positive and finite; got {self.min_scale}.")
-        return np.broadcast_to(floor, (n_params,)).copy()
-
     # --------------------------------------------------------------------- fit
     def fit(self, X, y=None):
         """Fit the proposal to observations ``X`` of shape (n_obs, n_features).
@@ -362,8 +340,7 @@ class AVOSimulatorFitter(BaseEstimator):
         state = {"n_sim": 0, "n_failed": 0, "failed": [], "messages": [], "warned": False}
         history: list[dict] = []
         opt = ProposalAdam(self.lr, self.max_iter)
-        min_scale = self._check_min_scale(n_params)
-        resolution = ParameterResolution(n_params, X_obs.shape[1], _RESOLUTION_DECAY)
+        scale_floor = ScaleFloor(self.min_scale, n_params, X_obs.shape[1], X_obs.shape[0])
         psi = proposal.get_flat_params()
         tail = []  # psi of the averaged iterations
         n_tail = max(1, int(round(self.averaging * self.max_iter)))
@@ -386,8 +363,8 @@ class AVOSimulatorFitter(BaseEstimator):
                 diagnose_first_batch(result, n_params, self.n_features_in_)
                 self._record(thetas, result, state)
                 X_sim = self._features(result.X)
-                resolution.update(proposal.inverse_transform(thetas[result.ok]),
-                                  X_sim.cpu().numpy())
+                scale_floor.observe(proposal.inverse_transform(thetas[result.ok]),
+                                    X_sim.cpu().numpy())
                 run_critic(critic, X_obs, X_sim, gen, epochs=5)
                 for it in tqdm(range(self.max_iter), disable=not self.verbose,
                                desc="AVO"):
@@ -406,13 +383,9 @@ class AVOSimulatorFitter(BaseEstimator):
                         grad = grad + gamma_t * proposal.entropy_grad()
                         units = proposal.flat_params_scale()
                         units[n_params:] *= _LOG_SCALE_STEP  # scale and shape entries
-                        if isinstance(min_scale, str):
-                            resolution.update(proposal.inverse_transform(thetas[result.ok]),
-                                              X_sim.cpu().numpy())
-                            floor = (_RESOLUTION_FACTOR
-                                     * resolution.standard_errors(X_obs.shape[0]))
-                        else:
-                            floor = min_scale
+                        scale_floor.observe(proposal.inverse_transform(thetas[result.ok]),
+                                            X_sim.cpu().numpy())
+                        floor = scale_floor.value()
                         psi = floor_log_scales(opt.step(psi, grad, units), psi, floor)
                         proposal.set_flat_params(psi)
                         entry["scale_floor"] = floor
