@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from sktilt import BoltzmannTuner, LatentSampler, quantile_budget
-from sktilt.criteria import CurveMaximum, LinearCriterion
+from sktilt import CurveMaximum, LinearCriterion
 
 N_WANTED = 10_000
 

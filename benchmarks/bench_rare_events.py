@@ -15,7 +15,7 @@ import torch
 from scipy.stats import norm
 
 from sktilt import BoltzmannTuner, LatentSampler, quantile_budget
-from sktilt.criteria import CurveMaximum, LinearCriterion
+from sktilt import CurveMaximum, LinearCriterion
 
 P_TARGET = 1e-4
 REL = 0.10

@@ -15,7 +15,7 @@ import torch
 from _fast import pick
 from sktilt import LatentSampler
 from sktilt.assessment import assess_criteria
-from sktilt.criteria import ClassLogProbability
+from sktilt import ClassLogProbability
 from sktilt.plotting import plot_criteria_histograms
 
 # A confident classifier of class 1 vs 0 over a 2-D latent (the decoder is the identity

@@ -14,7 +14,7 @@ import torch
 
 from _fast import pick
 from sktilt import VAE, BoltzmannTuner, quantile_budget
-from sktilt.criteria import CurveMaximum, WindowContrast
+from sktilt import CurveMaximum, WindowContrast
 from sktilt.datasets import make_load_curves
 from sktilt.plotting import plot_curves
 

@@ -16,7 +16,7 @@ from sklearn.model_selection import GridSearchCV
 
 from _fast import pick
 from sktilt import BoltzmannTuner, LatentSampler
-from sktilt.criteria import LinearCriterion
+from sktilt import LinearCriterion
 from sktilt.metrics import PARETO_SCORING, pareto_front_from_cv
 from sktilt.plotting import plot_pareto_front
 

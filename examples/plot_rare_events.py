@@ -15,7 +15,7 @@ from scipy.stats import norm
 
 from _fast import pick
 from sktilt import BoltzmannTuner, LatentSampler, quantile_budget
-from sktilt.criteria import LinearCriterion
+from sktilt import LinearCriterion
 
 base = LatentSampler(torch.nn.Identity(), latent_dim=4)
 tuner = BoltzmannTuner(base, LinearCriterion([1.0, 0, 0, 0]), kl_budget=quantile_budget(1e-4),

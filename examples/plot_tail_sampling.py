@@ -17,7 +17,7 @@ import torch
 
 from _fast import pick
 from sktilt import BoltzmannTuner, LatentSampler, quantile_budget
-from sktilt.criteria import CurveMaximum
+from sktilt import CurveMaximum
 from sktilt.plotting import plot_curves
 
 torch.manual_seed(0)

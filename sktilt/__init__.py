@@ -1,40 +1,63 @@
 """sktilt: tilt generative models and simulators with a scikit-learn API.
 
 * :class:`BoltzmannTuner` learns ``q_beta ~ p * exp(beta * f)`` for a trained generative
-  model ``p`` and a criterion ``f`` (Boltzmann tuning, BTGM).
+  model ``p`` and a criterion ``f`` (Boltzmann tuning, BTGM; :mod:`sktilt.tilt`).
 * :class:`AVOSimulatorFitter` fits a proposal over the parameters of a black-box
   simulator so that simulated data match observations (adversarial variational
-  optimization, AVO).
+  optimization, AVO; :mod:`sktilt.avo`).
+
+Both fit a distribution toward a variational target on one engine: torch distributions
+trained by one skorch layer (``sktilt._training``), with pathwise or score-function
+gradients (:mod:`sktilt.gradients`) and a joblib simulation engine
+(:mod:`sktilt.simulation`). :mod:`sktilt.models` holds trainable base models and
+classifiers, :mod:`sktilt.datasets` data and benchmark simulators.
 """
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.2.0.dev0"
 
-# --- BoltzmannTuner ---
-from .beta import quantile_budget
-from .boltzmann import BoltzmannTuner
-from .samplers import LatentSampler
-from .vae import VAE
-from .classifier import TorchClassifier, class_log_probability
-
-# --- AVOSimulatorFitter ---
-from .avo import AVOSimulatorFitter, SimulationFailureWarning
+from .avo import AVOSimulatorFitter, GaussianProposal
 from .metrics import energy_distance
-from .proposals import GaussianProposal
-from .simulation import SimulationError, SimulationResult, SimulationWorkerError, simulate
+from .models import VAE, TorchClassifier, class_log_probability
+from .simulation import (
+    SimulationError,
+    SimulationFailureWarning,
+    SimulationResult,
+    SimulationWorkerError,
+    simulate,
+)
+from .tilt import (
+    BoltzmannTuner,
+    ClassLogProbability,
+    CurveMaximum,
+    GaussianBase,
+    LatentSampler,
+    LinearCriterion,
+    QuadraticCriterion,
+    WindowContrast,
+    WindowMean,
+    quantile_budget,
+)
 
 __all__ = [
     "AVOSimulatorFitter",
+    "BoltzmannTuner",
+    "ClassLogProbability",
+    "CurveMaximum",
+    "GaussianBase",
     "GaussianProposal",
+    "LatentSampler",
+    "LinearCriterion",
+    "QuadraticCriterion",
     "SimulationError",
     "SimulationFailureWarning",
     "SimulationResult",
     "SimulationWorkerError",
-    "energy_distance",
-    "simulate",
-    "BoltzmannTuner",
-    "LatentSampler",
     "TorchClassifier",
     "VAE",
+    "WindowContrast",
+    "WindowMean",
     "class_log_probability",
+    "energy_distance",
     "quantile_budget",
+    "simulate",
 ]

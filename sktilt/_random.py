@@ -1,25 +1,65 @@
-"""Seeding helpers shared by the estimators.
+"""Seeds: one copy of every conversion from a ``random_state`` to the RNGs the code uses.
 
-Every estimator turns its ``random_state`` into integer seeds once per fit, and runs
-torch code inside :func:`torch_seeded` so that the global torch RNG of the caller is
-left untouched and the same ``random_state`` gives the same result.
+Estimators turn their ``random_state`` into integer seeds once per call and run torch code
+inside :func:`torch_seeded`, so that the caller's global torch RNG is left untouched and
+the same ``random_state`` gives the same result. Simulations are seeded through
+:func:`as_seed_sequence`, whose ``spawn`` children do not depend on scheduling.
 """
 
 from __future__ import annotations
 
-__all__ = ["draw_seed", "torch_seeded", "torch_generator"]
+__all__ = ["as_seed_sequence", "draw_seed", "resolve_seed", "torch_generator", "torch_seeded"]
 
 import contextlib
 from collections.abc import Iterator
+from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+#: Seeds are drawn below this bound, the largest that every RNG here accepts.
+_SEED_BOUND = 2**31 - 1
+
 
 def draw_seed(random_state) -> int:
-    """Draw a 32-bit integer seed from an int, ``None`` or a ``RandomState``."""
-    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+    """Draw an integer seed from ``None``, an int, a ``RandomState`` or a ``Generator``.
+
+    An int gives the same seed at every call (``check_random_state`` semantics).
+    """
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, _SEED_BOUND))
+    return int(check_random_state(random_state).randint(0, _SEED_BOUND))
+
+
+def resolve_seed(default, random_state=None) -> int:
+    """Seed of a method call: its ``random_state``, else the estimator's ``default``.
+
+    Methods such as ``sample(n, random_state=None)`` fall back to the estimator's own
+    ``random_state``, so an int there makes repeated calls reproducible (as
+    :meth:`sklearn.mixture.GaussianMixture.sample` does).
+    """
+    return draw_seed(default if random_state is None else random_state)
+
+
+def as_seed_sequence(random_state) -> np.random.SeedSequence:
+    """A ``SeedSequence`` from ``None``, an int, a ``RandomState``, a ``Generator`` or itself."""
+    if isinstance(random_state, np.random.SeedSequence):
+        return random_state
+    if random_state is None:
+        return np.random.SeedSequence()
+    if isinstance(random_state, Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"random_state must be a non-negative int, got {random_state}.")
+        return np.random.SeedSequence(int(random_state))
+    if isinstance(random_state, np.random.Generator):
+        return np.random.SeedSequence(int(random_state.integers(0, 2**63 - 1)))
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.SeedSequence(int(random_state.randint(0, _SEED_BOUND)))
+    raise TypeError(
+        f"random_state must be None, an int, a numpy RandomState, Generator or SeedSequence; "
+        f"got {type(random_state).__name__}."
+    )
 
 
 @contextlib.contextmanager
@@ -35,8 +75,3 @@ def torch_generator(seed: int, device: str | torch.device = "cpu") -> torch.Gene
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed) % (2**63))
     return gen
-
-
-def numpy_generator(seed: int) -> np.random.Generator:
-    """A numpy ``Generator`` seeded with ``seed``."""
-    return np.random.default_rng(seed)

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from ._random import draw_seed, torch_seeded
-from .samplers import as_base
-from .tilting import evaluate_criterion
+from .tilt._bases import as_base
+from .tilt._criteria import evaluate_criterion
 
 
 @dataclass

@@ -23,22 +23,24 @@ from __future__ import annotations
 
 __all__ = [
     "BASELINES",
+    "is_differentiable_output",
+    "linear_surrogate",
     "mean_baseline",
     "optimal_baseline",
+    "per_sample_scores",
     "score_function_gradient",
     "score_function_surrogate",
-    "is_differentiable_output",
 ]
 
-import numpy as np
+from collections.abc import Callable
+
 import torch
+from torch import nn
+
+from ._utils import call_with_parameters
 
 #: Baselines accepted by :func:`score_function_gradient` (see the module docstring).
 BASELINES = ("mean", "optimal", None)
-
-
-def _xp(a):
-    return torch if isinstance(a, torch.Tensor) else np
 
 
 def mean_baseline(values):
@@ -78,8 +80,8 @@ def score_function_gradient(scores, values, baseline: str | None = "optimal"):
     Parameters
     ----------
     scores : array of shape (m, k)
-        Per-sample score ``grad_psi log q_psi(theta_m)`` (closed form for simple
-        proposals, see :mod:`sktilt.proposals`).
+        Per-sample score ``grad_psi log q_psi(theta_m)``, e.g. from
+        :func:`per_sample_scores`.
     values : array of shape (m,)
         ``g(theta_m)``, not differentiated.
     baseline : {"optimal", "mean"} or None
@@ -131,3 +133,52 @@ def is_differentiable_output(out, inputs: torch.Tensor) -> bool:
         and out.requires_grad
         and out.grad_fn is not None
     )
+
+
+def per_sample_scores(module: nn.Module, theta: torch.Tensor,
+                      log_prob: Callable | None = None) -> dict[str, torch.Tensor]:
+    """Per-sample scores ``grad_psi log q_psi(theta_m)`` of every parameter of ``module``.
+
+    Computed by autograd, one gradient per sample vectorised with :func:`torch.func.vmap`
+    over :func:`torch.func.functional_call`, so any torch proposal works (a Gaussian, a
+    zuko flow) without a hand-written score.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Holds the parameters ``psi``.
+    theta : tensor of shape (m, k)
+        Samples, not differentiated.
+    log_prob : callable or None, default=None
+        ``log_prob(module, theta) -> (n,)``; ``None`` calls ``module.log_prob(theta)``.
+
+    Returns
+    -------
+    scores : dict of str -> tensor of shape ``(m,) + param.shape``
+        Keyed by parameter name (``module.named_parameters()``).
+    """
+    params = {k: v.detach() for k, v in module.named_parameters()}
+    fn = log_prob or _module_log_prob
+
+    def single(p, x):
+        return call_with_parameters(module, fn, p, x[None])[0]
+
+    return torch.func.vmap(torch.func.grad(single), in_dims=(None, 0))(params, theta.detach())
+
+
+def _module_log_prob(module, x):
+    return module.log_prob(x)
+
+
+def linear_surrogate(module: nn.Module, gradients: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Scalar ``sum_k <g_k, psi_k>`` whose autograd gradient is the given ``g``.
+
+    Lets an estimate computed outside autograd (e.g. :func:`score_function_gradient`
+    with the per-parameter optimal baseline) drive a ``torch.optim`` optimiser through
+    an ordinary ``loss.backward()``.
+    """
+    total = torch.zeros((), dtype=torch.float64)
+    for name, p in module.named_parameters():
+        if name in gradients:
+            total = total + (gradients[name].detach().to(p.dtype) * p).sum()
+    return total

@@ -12,26 +12,33 @@ A *vectorized* simulator receives one generator per batch, so its results depend
 the batch partition, which is a function of the number of simulations and
 ``batch_size`` only, never of ``n_jobs`` or the backend.
 
-Faults (an exception, NaN/inf or a wrongly-shaped output) are caught in the worker,
-per simulation, and returned with the parameters that caused them; a dead worker
-raises :class:`SimulationWorkerError`.
+Faults (an exception, NaN/inf, a non-numeric or wrongly-shaped output) are caught in
+the worker, per simulation, and returned as :class:`SimulationFailure` records with the
+parameters that caused them; a dead worker raises :class:`SimulationWorkerError`.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "FailureLog",
     "SimulationError",
+    "SimulationFailure",
+    "SimulationFailureWarning",
     "SimulationResult",
     "SimulationWorkerError",
+    "check_simulator_configuration",
     "simulate",
 ]
 
 import dataclasses
 import math
+import warnings
 from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
+
+from ._random import as_seed_sequence
 
 # Tasks per worker: enough to balance uneven simulation times, few enough that the
 # per-task overhead (pickling, scheduling; ~1 ms with loky, more with dask) is small.
@@ -64,6 +71,26 @@ class SimulationWorkerError(SimulationError):
     """A worker process died (killed, segfault, out of memory); not retried."""
 
 
+@dataclasses.dataclass(frozen=True)
+class SimulationFailure:
+    """Why one simulation failed.
+
+    Attributes
+    ----------
+    kind : {"exception", "not-numeric", "wrong-shape", "non-finite"}
+        What went wrong: the simulator raised, returned something that is not an array
+        of numbers, returned the wrong shape, or returned NaN/inf.
+    message : str
+        A human-readable description (``str(failure)``).
+    """
+
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
 @dataclasses.dataclass
 class SimulationResult:
     """Outcome of :func:`simulate`.
@@ -75,89 +102,136 @@ class SimulationResult:
     ok : ndarray of bool, shape (n,)
         Which input rows succeeded.
     failed_parameters : ndarray of shape (n_failed, k)
-    errors : list of str
-        ``"ExceptionType: message"``, ``"non-finite output"`` or a shape message.
+    failures : list of SimulationFailure
+        One record per failed simulation, in input order.
     """
 
     X: np.ndarray
     ok: np.ndarray
     failed_parameters: np.ndarray
-    errors: list
+    failures: list
+
+    @property
+    def errors(self) -> list[str]:
+        """The failures' messages (``"ExceptionType: message"``, a shape message, ...)."""
+        return [str(f) for f in self.failures]
 
     @property
     def n_failed(self) -> int:
         return int((~self.ok).sum())
 
     @classmethod
-    def concatenate(cls, results) -> "SimulationResult":
+    def concatenate(cls, results) -> SimulationResult:
         """Join results of consecutive ``simulate`` calls, in order."""
         results = list(results)
         return cls(np.concatenate([r.X for r in results]),
                    np.concatenate([r.ok for r in results]),
                    np.concatenate([r.failed_parameters for r in results]),
-                   [e for r in results for e in r.errors])
+                   [f for r in results for f in r.failures])
+
+
+class SimulationFailureWarning(UserWarning):
+    """Some simulations failed and were dropped (``on_failure="drop"``)."""
+
+
+@dataclasses.dataclass
+class FailureLog:
+    """The failed simulations of a fit: counted, kept with their parameters, warned once."""
+
+    max_fraction: float
+    n_simulations: int = 0
+    n_failed: int = 0
+    parameters: list = dataclasses.field(default_factory=list)
+    messages: list = dataclasses.field(default_factory=list)
+    warned: bool = False
+
+    def record(self, thetas: np.ndarray, result: SimulationResult) -> None:
+        """Book-keep one batch; warn at the first failure; stop above ``max_fraction``."""
+        self.n_simulations += len(thetas)
+        if not result.n_failed:
+            return
+        self.parameters.append(result.failed_parameters)
+        self.messages.extend(result.errors)
+        self.n_failed += result.n_failed
+        if not self.warned:
+            warnings.warn(
+                f"{result.n_failed} simulation(s) failed and were dropped, e.g. "
+                f"theta={result.failed_parameters[0].tolist()}: {result.errors[0]}. "
+                "All failures are listed in failed_parameters_.",
+                SimulationFailureWarning, stacklevel=4)
+            self.warned = True
+        if self.n_failed > self.max_fraction * self.n_simulations:
+            raise SimulationError(
+                f"{self.n_failed} of {self.n_simulations} simulations failed, more than "
+                f"max_failure_fraction={self.max_fraction}; last error: "
+                f"{self.messages[-1]}", self.failed_array(), self.messages)
+
+    def failed_array(self, n_params: int = 0) -> np.ndarray:
+        """All failed parameters, shape (n_failed, n_params)."""
+        return (np.concatenate(self.parameters) if self.parameters
+                else np.empty((0, n_params)))
 
 
 def _check_output(x, n_features):
-    """Return ``(row, None)`` or ``(None, reason)`` for one simulator output."""
+    """Return ``(row, None)`` or ``(None, failure)`` for one simulator output."""
     try:
         x = np.asarray(x, dtype=float)
     except (TypeError, ValueError) as exc:
-        return None, f"output is not numeric ({type(exc).__name__}: {exc})"
+        return None, SimulationFailure(
+            "not-numeric", f"output is not numeric ({type(exc).__name__}: {exc})")
     if x.ndim == 0:
         x = x.reshape(1)
     if x.ndim != 1 or (n_features is not None and x.shape[0] != n_features):
         expected = f"({n_features},)" if n_features is not None else "1-D"
-        return None, f"output of shape {x.shape}, expected {expected}"
+        return None, SimulationFailure("wrong-shape",
+                                       f"output of shape {x.shape}, expected {expected}")
     if not np.all(np.isfinite(x)):
-        return None, "non-finite output (NaN or inf)"
+        return None, SimulationFailure("non-finite", "non-finite output (NaN or inf)")
     return x, None
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+def _raised(exc: BaseException) -> SimulationFailure:
+    return SimulationFailure("exception", f"{type(exc).__name__}: {exc}")
 
 
 def _run_batch(simulator, thetas, seeds, vectorized, n_features):
     """Worker task: simulate a batch, catching faults per simulation.
 
-    Returns a list with, per theta, either a 1-D output array or an error string.
+    Returns a list with, per theta, either a 1-D output array or a SimulationFailure.
     """
     if vectorized:
         rng = np.random.default_rng(seeds[0])
         try:
-            out = np.asarray(simulator(thetas, rng), dtype=float)
+            raw = simulator(thetas, rng)
         except Exception as exc:  # noqa: BLE001 - a simulator may raise anything
-            return [_describe(exc)] * len(thetas)
+            return [_raised(exc)] * len(thetas)
+        try:
+            out = np.asarray(raw, dtype=float)
+        except (TypeError, ValueError) as exc:
+            return [SimulationFailure("not-numeric", f"vectorized output is not numeric "
+                                      f"({type(exc).__name__}: {exc})")] * len(thetas)
         if out.ndim == 1 and n_features == 1:
             out = out[:, None]
         if out.ndim != 2 or out.shape[0] != len(thetas):
-            return [f"vectorized output of shape {out.shape}, expected "
-                    f"({len(thetas)}, {n_features if n_features else 'n_features'})"
-                    ] * len(thetas)
+            return [SimulationFailure(
+                "wrong-shape", f"vectorized output of shape {out.shape}, expected "
+                f"({len(thetas)}, {n_features if n_features else 'n_features'})")
+            ] * len(thetas)
         results = []
         for row in out:
-            x, err = _check_output(row, n_features)
-            results.append(x if err is None else err)
+            x, failure = _check_output(row, n_features)
+            results.append(x if failure is None else failure)
         return results
     results = []
     for theta, seed in zip(thetas, seeds):
         try:
             raw = simulator(theta, np.random.default_rng(seed))
         except Exception as exc:  # noqa: BLE001
-            results.append(_describe(exc))
+            results.append(_raised(exc))
             continue
-        x, err = _check_output(raw, n_features)
-        results.append(x if err is None else err)
+        x, failure = _check_output(raw, n_features)
+        results.append(x if failure is None else failure)
     return results
-
-
-def _as_seed_sequence(seed) -> np.random.SeedSequence:
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    if isinstance(seed, np.random.Generator):
-        return np.random.SeedSequence(int(seed.integers(2**63)))
-    return np.random.SeedSequence(seed)
 
 
 def _is_worker_death(exc: BaseException) -> bool:
@@ -214,7 +288,7 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
         raise ValueError(f"on_failure must be 'drop' or 'raise', got {on_failure!r}.")
     thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
     n = thetas.shape[0]
-    root = _as_seed_sequence(seed)
+    root = as_seed_sequence(seed)
     if n == 0:
         return SimulationResult(np.empty((0, n_features or 0)), np.zeros(0, bool),
                                 np.empty((0, thetas.shape[1])), [])
@@ -246,7 +320,7 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
             raise
         partial = _collect(outputs, thetas[:len(outputs)], n_features)
         raise SimulationWorkerError(
-            f"A simulation worker died ({_describe(exc)}) after {len(outputs)} of {n} "
+            f"A simulation worker died ({_raised(exc)}) after {len(outputs)} of {n} "
             "simulations; this is usually a crash or memory exhaustion inside the "
             "simulator. It is not retried.", partial.failed_parameters,
             partial.errors, partial) from exc
@@ -263,17 +337,36 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
 def _collect(outputs, thetas, n_features) -> SimulationResult:
     if n_features is None:
         # Unknown width: the first successful output sets it, others are failures.
-        first = next((o for o in outputs if not isinstance(o, str)), None)
+        first = next((o for o in outputs if not isinstance(o, SimulationFailure)), None)
         if first is not None:
             n_features = first.shape[0]
-            outputs = [o if isinstance(o, str) or o.shape[0] == n_features else
-                       f"output of shape {o.shape}, expected ({n_features},)"
+            outputs = [o if isinstance(o, SimulationFailure) or o.shape[0] == n_features
+                       else SimulationFailure("wrong-shape", f"output of shape {o.shape}, "
+                                              f"expected ({n_features},)")
                        for o in outputs]
-    ok = np.array([not isinstance(o, str) for o in outputs], dtype=bool)
-    rows = [o for o in outputs if not isinstance(o, str)]
-    if rows:
-        X = np.stack(rows)
-    else:
-        X = np.empty((0, n_features or 0))
-    errors = [o for o in outputs if isinstance(o, str)]
-    return SimulationResult(X, ok, thetas[~ok], errors)
+    ok = np.array([not isinstance(o, SimulationFailure) for o in outputs], dtype=bool)
+    rows = [o for o, good in zip(outputs, ok) if good]
+    X = np.stack(rows) if rows else np.empty((0, n_features or 0))
+    failures = [o for o, good in zip(outputs, ok) if not good]
+    return SimulationResult(X, ok, thetas[~ok], failures)
+
+
+def check_simulator_configuration(result: SimulationResult, n_params: int,
+                                  n_features: int) -> None:
+    """Turn a first batch where *every* simulation failed into a clear ``ValueError``.
+
+    Such a batch almost always means a configuration error: the simulator's output does
+    not have ``n_features`` entries, or it does not accept parameter vectors of the
+    proposal's dimension.
+    """
+    if result.ok.any():
+        return
+    if all(f.kind == "wrong-shape" for f in result.failures):
+        raise ValueError(
+            f"X has n_features={n_features} but the simulator's outputs do not match: "
+            f"{result.failures[0]}. The observations' columns must be what the simulator "
+            "returns.")
+    raise ValueError(
+        f"Every simulation of the first batch failed, e.g. {str(result.failures[0])!r}. "
+        f"Check that the simulator accepts parameter vectors of the proposal's dimension "
+        f"({n_params}) and returns arrays of shape ({n_features},).")

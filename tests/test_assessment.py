@@ -6,7 +6,7 @@ import torch
 
 from sktilt import LatentSampler
 from sktilt.assessment import assess_criteria
-from sktilt.criteria import ClassLogProbability, LinearCriterion
+from sktilt.tilt import ClassLogProbability, LinearCriterion
 
 
 def _probability(logits_module, label):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sktilt.beta import quantile_budget
+from sktilt.tilt import quantile_budget
 from sktilt.cli import build_parser, main
 
 

@@ -9,7 +9,7 @@ import torch  # noqa: E402
 
 from sktilt import LatentSampler  # noqa: E402
 from sktilt.assessment import assess_criteria  # noqa: E402
-from sktilt.criteria import CurveMaximum, LinearCriterion  # noqa: E402
+from sktilt.tilt import CurveMaximum, LinearCriterion  # noqa: E402
 from sktilt.plotting import (  # noqa: E402
     plot_avo_fit,
     plot_avo_trajectory,

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_digits
 
-from ..boltzmann import BoltzmannTuner
-from ..classifier import TorchClassifier, class_log_probability
-from ..nets import EpochProgress
-from ..vae import VAE
+from .._training import EpochProgress
+from ..models import VAE, TorchClassifier, class_log_probability
+from ..tilt import BoltzmannTuner
 from ._common import cached_fit, save_figure, write_json
 
 

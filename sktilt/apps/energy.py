@@ -9,12 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..beta import quantile_budget
-from ..boltzmann import BoltzmannTuner
-from ..criteria import CurveMaximum
+from .._training import EpochProgress
 from ..datasets import load_meter_curves, make_load_curves
-from ..nets import EpochProgress
-from ..vae import VAE
+from ..models import VAE
+from ..tilt import BoltzmannTuner, CurveMaximum, quantile_budget
 from ._common import cached_fit, save_figure, write_json
 
 

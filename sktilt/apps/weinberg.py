@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..avo import AVOSimulatorFitter
+from ..avo import AVOSimulatorFitter, GaussianProposal
 from ..datasets import weinberg_c, weinberg_c_mle, weinberg_simulator
-from ..proposals import GaussianProposal
 from ._common import save_figure, write_json
 
 TRUTH = (42.0, 0.9)

@@ -16,26 +16,14 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from .._random import as_seed_sequence
+
 _HOURS_PER_WEEK = 168
 # Household-weeks simulated at once: bounds memory (~10 arrays of this many x 168 floats).
 _HOUSEHOLD_WEEKS_PER_CHUNK = 16384
 _WEEKEND = np.array([0, 0, 0, 0, 0, 1, 1], dtype=bool)  # days Monday..Sunday
 _LATE_NIGHT = np.array([0, 0, 0, 0, 1, 1, 0], dtype=float)  # Friday and Saturday evenings
 _TAU = np.arange(24) + 0.5  # mid-hour clock times: hourly values ~ hourly means
-
-
-def _seed_sequence(random_state) -> np.random.SeedSequence:
-    """A ``SeedSequence`` from an int, ``None``, a ``RandomState`` or a ``Generator``."""
-    if random_state is None or isinstance(random_state, numbers.Integral):
-        return np.random.SeedSequence(None if random_state is None else int(random_state))
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.SeedSequence(int(random_state.randint(0, 2**31 - 1)))
-    if isinstance(random_state, np.random.Generator):
-        return np.random.SeedSequence(int(random_state.integers(0, 2**63 - 1)))
-    raise TypeError(
-        f"random_state must be None, an int, a numpy RandomState or Generator; "
-        f"got {type(random_state).__name__}."
-    )
 
 
 def _sig(x):
@@ -303,7 +291,7 @@ def make_load_curves(
                                                 & (columns["week_of_year"] <= 53)):
         raise ValueError("week_of_year must lie in [1, 53].")
 
-    root = _seed_sequence(random_state)
+    root = as_seed_sequence(random_state)
     chunk = max(1, _HOUSEHOLD_WEEKS_PER_CHUNK // n_households)
     X = np.empty((n_weeks, _HOURS_PER_WEEK), dtype=np.float32)
     meta = np.empty((n_weeks, 5))

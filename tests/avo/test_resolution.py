@@ -1,9 +1,8 @@
 """The pure pieces of the AVO loop: the resolution estimate and the scale floor."""
 
 import numpy as np
-import pytest
 
-from sktilt._avo_loop import ParameterResolution, ProposalAdam, floor_log_scales
+from sktilt.avo import ParameterResolution
 
 
 def _linear_batches(B, noise_sd, spread, n_batches, rng, loc=0.0):
@@ -56,24 +55,3 @@ def test_resolution_forgets_old_batches():
     exact = 1 / np.sqrt(1_000 * 9.0)
     np.testing.assert_allclose(forgetful.standard_errors(1_000), exact, rtol=0.1)
     assert kept.standard_errors(1_000)[0] > 1.2 * exact
-
-
-def test_floor_log_scales():
-    old = np.array([1.0, 2.0, np.log(0.5), np.log(0.01)])
-    new = np.array([1.1, 2.1, np.log(0.1), np.log(0.005)])
-    out = floor_log_scales(new, old, np.array([0.2, 0.2]))
-    np.testing.assert_allclose(out[:2], new[:2])  # locations untouched
-    np.testing.assert_allclose(np.exp(out[2]), 0.2)  # stopped at the floor
-    np.testing.assert_allclose(np.exp(out[3]), 0.01)  # already below: kept, not widened
-    frozen = floor_log_scales(new, old, np.array([np.inf, np.inf]))
-    np.testing.assert_allclose(frozen[2:], old[2:])
-    assert floor_log_scales(new, old, None) is new
-
-
-@pytest.mark.parametrize("betas", [(0.0, 0.99), (0.9, 0.99)])
-def test_proposal_adam_steps_are_lr_units_on_a_steady_gradient(betas):
-    opt = ProposalAdam(0.1, 100, betas=betas, final_fraction=1.0)
-    psi = np.zeros(2)
-    for _ in range(10):
-        psi = opt.step(psi, np.array([3.0, -0.01]), np.array([2.0, 1.0]))
-    np.testing.assert_allclose(psi, [-2.0, 1.0], rtol=1e-6)  # 10 steps of lr * units

@@ -17,9 +17,9 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Checkpoint
 
 from sktilt import BoltzmannTuner, LatentSampler
-from sktilt.classifier import TorchClassifier, class_log_probability
-from sktilt.criteria import ClassLogProbability, WindowMean
-from sktilt.vae import VAE
+from sktilt.models import TorchClassifier, class_log_probability
+from sktilt.tilt import ClassLogProbability, WindowMean
+from sktilt.models import VAE
 
 torch.set_num_threads(1)
 

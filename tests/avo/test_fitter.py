@@ -21,8 +21,10 @@ from sktilt import (
     SimulationFailureWarning,
     energy_distance,
 )
-from sktilt._avo_loop import run_critic
-from sktilt.critics import CriticModule, CriticNet
+from sktilt._training import StepNet
+from sktilt.avo import CriticModule, CriticObjective
+from sktilt.avo._critics import run_critic
+from sktilt.avo._step import draw_and_simulate
 from sktilt.datasets import (
     gaussian_location_simulator,
     gaussian_location_simulator_batch,
@@ -113,23 +115,24 @@ def test_history_and_fitted_attributes(X_shift):
     fitter = AVOSimulatorFitter(shift_simulator, proposal, random_state=0, **FAST).fit(X_shift)
     assert joblib.hash(proposal) == before  # the proposal passed in is never modified
     assert fitter.proposal_ is not proposal
-    keys = {"psi", "theta", "entropy", "critic_loss", "critic_estimate", "n_simulations",
-            "n_failed", "lr", "scale_floor"}
+    keys = {"loc", "scale", "theta", "entropy", "critic_loss", "critic_estimate",
+            "n_simulations", "n_failed", "lr", "scale_floor"}
     assert all(keys <= set(h) for h in fitter.history_)
-    np.testing.assert_array_equal(fitter.history_[-1]["psi"][:1], fitter.history_[-1]["theta"])
+    np.testing.assert_array_equal(fitter.history_[-1]["loc"], fitter.history_[-1]["theta"])
     assert fitter.n_features_in_ == 2 and fitter.failed_parameters_.shape == (0, 1)
     assert fitter.sample_parameters(5).shape == (5, 1)
     assert fitter.sample(7).shape == (7, 2)
-    assert isinstance(fitter.critic_, CriticNet)
+    assert isinstance(fitter.critic_, StepNet)
+    assert isinstance(fitter.critic_.module_, CriticModule)
 
 
 def test_common_random_numbers_pairs_share_simulator_noise(X_shift):
     fitter = AVOSimulatorFitter(shift_simulator, GaussianProposal([0.0], [1.0]),
                                 common_random_numbers=True, random_state=0, **FAST)
     fitter.fit(X_shift)
-    proposal = clone(fitter.proposal)
-    thetas, result = fitter._draw_and_simulate(proposal, np.random.default_rng(0),
-                                               np.random.SeedSequence(0))
+    thetas, result = draw_and_simulate(
+        fitter.proposal.build(), 32, np.random.default_rng(0), np.random.SeedSequence(0),
+        fitter._simulate, common_random_numbers=True)
     half = len(thetas) // 2
     np.testing.assert_allclose(thetas[:half] + thetas[half:], 0.0, atol=1e-12)
     # Same noise: the pair's outputs differ exactly by their parameters.
@@ -150,7 +153,8 @@ def test_same_results_for_sequential_loky_and_dask(X_shift, dask_client):
     for other in (loky, dask):
         np.testing.assert_array_equal(ref.theta_, other.theta_)
         for a, b in zip(ref.history_, other.history_):
-            np.testing.assert_array_equal(a["psi"], b["psi"])
+            np.testing.assert_array_equal(a["loc"], b["loc"])
+            np.testing.assert_array_equal(a["scale"], b["scale"])
     other_seed = AVOSimulatorFitter(shift_simulator, GaussianProposal([0.0], [1.0]),
                                     **{**kw, "random_state": 4}).fit(X_shift)
     assert not np.array_equal(ref.theta_, other_seed.theta_)
@@ -215,26 +219,26 @@ def test_raise_mode_and_failure_fraction(X_shift):
 
 
 def test_diverged_critic_restores_last_good_state():
-    class Flaky(CriticNet):
-        calls = 0
+    calls = {"n": 0}
+    objective = CriticObjective("wgan-lp", 10.0, 32)
 
-        def objective(self):
-            Flaky.calls += 1
-            loss, extras = super().objective()
-            return (loss * np.nan if Flaky.calls == 5 else loss), extras
+    def flaky(module, **data):
+        calls["n"] += 1
+        loss, extras = objective(module, **data)
+        return (loss * np.nan if calls["n"] == 5 else loss), extras
 
-    X_obs, X_sim = torch.randn(64, 1), torch.randn(64, 1) + 1
-    net = Flaky(CriticModule(1, (8,)), steps_per_epoch=3, optimizer=torch.optim.Adam,
-                lr=1e-2, verbose=0).initialize()
-    gen = torch.Generator().manual_seed(0)
-    run_critic(net, X_obs, X_sim, gen)  # steps 1-3: fine, state saved
+    data = dict(X_obs=torch.randn(64, 1), X_sim=torch.randn(64, 1) + 1,
+                generator=torch.Generator().manual_seed(0))
+    net = StepNet(CriticModule(1, (8,)), flaky, optimizer=torch.optim.Adam,
+                  lr=1e-2).initialize()
+    run_critic(net, 3, **data)  # steps 1-3: fine, state saved
     good = {k: v.clone() for k, v in net.module_.state_dict().items()}
     with pytest.warns(RuntimeWarning, match="restored its last good state"):
-        out = run_critic(net, X_obs, X_sim, gen)  # diverges at step 5
+        out = run_critic(net, 3, **data)  # diverges at step 5
     assert np.isnan(out["critic_loss"])
     for k, v in net.module_.state_dict().items():
         assert torch.equal(v, good[k])
-    assert np.isfinite(run_critic(net, X_obs, X_sim, gen)["critic_loss"])
+    assert np.isfinite(run_critic(net, 3, **data)["critic_loss"])
 
 
 # ------------------------------------------------------------------ bad inputs

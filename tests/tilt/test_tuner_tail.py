@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from sktilt import BoltzmannTuner, LatentSampler, quantile_budget
-from sktilt.criteria import CurveMaximum
+from sktilt.tilt import CurveMaximum
 
 
 def _mlp_decoder(latent_dim=3, out=24, seed=0):

@@ -8,8 +8,8 @@ import torch
 from scipy.stats import norm
 
 from sktilt import BoltzmannTuner, LatentSampler, quantile_budget
-from sktilt.criteria import LinearCriterion
-from sktilt.rare_events import importance_tail_probability
+from sktilt.tilt import LinearCriterion
+from sktilt.tilt import importance_tail_probability
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +68,13 @@ def test_defensive_mixture_recovers_a_mode_the_tuned_flow_misses():
     # p = N(0, I_2), event max(z_0, z_1) > t: P = 1 - Phi(t)^2 exactly, half of it
     # along each axis. The "tuned" flow N((4, 0), I) covers only the z_0 branch; the
     # start flow N(0, 4 I) reaches both, as a start fitted to tilted base samples does.
-    from sktilt.flows import build_transform
-    from sktilt.samplers import as_base
-    from sktilt.tilting import TiltFlow, draw_defensive
+    from sktilt.tilt import as_base, build_flow
+    from sktilt.tilt._sampling import draw_defensive
 
     base = as_base(LatentSampler(torch.nn.Identity(), latent_dim=2))
-    tuned, start = TiltFlow(build_transform(2)), TiltFlow(build_transform(2))
-    tuned.transform.transforms[-1].set_([4.0, 0.0], [1.0, 1.0])
-    start.transform.transforms[-1].set_([0.0, 0.0], [2.0, 2.0])
+    tuned, start = build_flow(base.lazy(), 2), build_flow(base.lazy(), 2)
+    tuned.global_affine().set_([4.0, 0.0], [1.0, 1.0])
+    start.global_affine().set_([0.0, 0.0], [2.0, 2.0])
 
     def crit(x):
         return x.max(dim=1).values
@@ -83,7 +82,7 @@ def test_defensive_mixture_recovers_a_mode_the_tuned_flow_misses():
     t, n, alpha = 3.5, 100_000, 0.3
     exact = 1 - norm.cdf(t) ** 2
     torch.manual_seed(0)
-    log_w, f, x = draw_defensive(tuned, start, alpha, base, crit, n, "cpu", keep_x=True)
+    log_w, f, x = draw_defensive(tuned, start, alpha, base, crit, n, keep_x=True)
     est = importance_tail_probability(f, log_w, t)
     assert abs(est.probability - exact) < 4 * est.std_error
     assert est.relative_error < 0.05

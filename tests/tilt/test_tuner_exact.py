@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sktilt import BoltzmannTuner, LatentSampler
-from sktilt.criteria import LinearCriterion, QuadraticCriterion
+from sktilt.tilt import LinearCriterion, QuadraticCriterion
 
 A = np.array([1.0, -0.5, 0.5, 0.25])
 FAST = dict(n_steps=150, n_eval_samples=16384, random_state=0)

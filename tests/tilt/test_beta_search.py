@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sktilt import quantile_budget
-from sktilt.beta import BetaSearch
-from sktilt.diagnostics import pareto_front, reference_beta, resolvable_beta, tilted_moments
+from sktilt.tilt import BetaSearch
+from sktilt.tilt import pareto_front, reference_beta, resolvable_beta, tilted_moments
 
 
 def test_quantile_budget_is_minus_log_rho():

@@ -1,0 +1,123 @@
+"""Small helpers shared by every module: argument checks, frozen copies, chunked draws, MLPs."""
+
+from __future__ import annotations
+
+__all__ = [
+    "check_hidden_units",
+    "call_with_parameters",
+    "check_n_samples",
+    "draw_in_chunks",
+    "frozen_copy",
+    "mlp",
+    "to_numpy",
+]
+
+import copy
+from collections.abc import Callable, Sequence
+from numbers import Integral
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def check_n_samples(n, name: str = "n_samples") -> int:
+    """``n`` as a positive int; a clear ``ValueError`` naming ``name`` otherwise.
+
+    Bools, floats (even integral ones like ``2.0``) and strings are rejected: a count given
+    as ``2.5`` or ``"3"`` is a caller's mistake, not something to round.
+    """
+    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
+        raise ValueError(f"{name} must be a positive int, got {n!r}.")
+    return int(n)
+
+
+def check_hidden_units(hidden_units, name: str = "hidden_units") -> tuple[int, ...]:
+    """Hidden layer widths as a tuple of positive ints (a single int is one layer)."""
+    try:
+        units = tuple(hidden_units)
+    except TypeError:
+        units = (hidden_units,)
+    if not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1 for h in units):
+        raise ValueError(f"{name} must be a sequence of positive ints, e.g. (64, 64); got "
+                         f"{hidden_units!r}.")
+    return tuple(int(h) for h in units)
+
+
+def frozen_copy(module):
+    """A deep copy of a torch module in eval mode with gradients off (non-modules as is).
+
+    Models handed to an estimator (decoders, classifiers) are never modified: the
+    estimator works on such a copy.
+    """
+    if not isinstance(module, nn.Module):
+        return module
+    frozen = copy.deepcopy(module)
+    frozen.eval()
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    return frozen
+
+
+def mlp(n_in: int, hidden_units: Sequence[int], n_out: int, *, activation=nn.SiLU,
+        dropout: float = 0.0) -> nn.Sequential:
+    """A multi-layer perceptron ``n_in -> hidden_units -> n_out``."""
+    layers: list[nn.Module] = []
+    width = int(n_in)
+    for h in hidden_units:
+        layers += [nn.Linear(width, int(h)), activation()]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        width = int(h)
+    layers.append(nn.Linear(width, int(n_out)))
+    return nn.Sequential(*layers)
+
+
+def draw_in_chunks(n: int, chunk: int, draw: Callable[[int], tuple]) -> tuple:
+    """Call ``draw(m)`` on chunks of at most ``chunk`` rows and stack the results.
+
+    ``draw(m)`` returns a tuple of numpy arrays (or ``None`` entries) with ``m`` rows
+    each. The outputs are allocated once, at the first chunk, so memory beyond them stays
+    bounded by one chunk's intermediates whatever ``n`` is.
+    """
+    outputs: list = []
+    for start in range(0, n, chunk):
+        parts = draw(min(chunk, n - start))
+        if not outputs:
+            outputs = [None if p is None else np.empty((n,) + p.shape[1:], dtype=p.dtype)
+                       for p in parts]
+        for out, part in zip(outputs, parts):
+            if out is not None:
+                out[start:start + len(part)] = part
+    return tuple(outputs)
+
+
+def to_numpy(t: torch.Tensor, dtype=None) -> np.ndarray:
+    """A detached CPU numpy copy of ``t`` (optionally cast)."""
+    a = t.detach().cpu().numpy()
+    return a if dtype is None else a.astype(dtype, copy=False)
+
+
+class _FunctionOf(nn.Module):
+    # functional_call swaps a module's parameters for the duration of its forward:
+    # route that forward to an arbitrary function of the module.
+    def __init__(self, module: nn.Module, fn: Callable):
+        super().__init__()
+        self.module = module
+        self.fn = fn
+
+    def forward(self, *args):
+        return self.fn(self.module, *args)
+
+
+def call_with_parameters(module: nn.Module, fn: Callable, parameters: dict, *args):
+    """``fn(module, *args)`` with ``module``'s parameters replaced by ``parameters``.
+
+    ``parameters`` maps names of ``module.named_parameters()`` to tensors (e.g. detached
+    copies, or the per-sample inputs of :func:`torch.func.grad`). The whole of ``fn``
+    runs with the replacement, which matters for zuko flows: their transforms evaluate
+    hyper-networks lazily, after the distribution is built.
+    """
+    wrapper = _FunctionOf(module, fn)
+    named = {f"module.{k}": v for k, v in parameters.items()}
+    return torch.func.functional_call(wrapper, named, args)

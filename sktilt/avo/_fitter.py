@@ -1,0 +1,411 @@
+"""Adversarial variational optimization (AVO) of black-box simulators: the estimator.
+
+:class:`AVOSimulatorFitter` implements Algorithm 1 of Louppe & Cranmer: a critic ``d``
+learns to tell observed data from data simulated with parameters ``theta ~ q_psi``
+(WGAN-GP, Eq. 5, or R1), and the proposal ``q_psi`` follows the score-function
+gradient (Eq. 12) of ``U_g = E_q[L_g] + gamma H(q_psi)`` (Eq. 15), which needs the
+simulator only in forward mode. ``fit`` is a loop of named steps (simulate, proposal
+step, critic step); the math lives in the sibling private modules.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AVOSimulatorFitter", "SimulationFailureWarning"]
+
+import copy
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import validate_data
+
+from .._random import draw_seed, torch_generator, torch_seeded
+from .._training import DivergenceError, EpochProgress
+from .._utils import to_numpy
+from ..simulation import (
+    FailureLog,
+    SimulationError,
+    SimulationFailureWarning,
+    SimulationResult,
+    check_simulator_configuration,
+    simulate,
+)
+from ._critics import PENALTIES, CriticObjective, critic_net, generator_values, run_critic
+from ._resolution import ScaleFloor
+from ._simulated import SimulatedModelMixin
+from ._step import (
+    FitState,
+    ProposalObjective,
+    SimulatedBatch,
+    annealed_gamma,
+    average_iterate,
+    draw_and_simulate,
+    proposal_net_for,
+)
+
+# Critic steps before the first proposal update, in units of n_critic: the critic
+# first learns the initial proposal's data.
+_WARM_UP_ROUNDS = 5
+
+
+class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
+    """Fit the parameters of a black-box simulator to observations with AVO.
+
+    A proposal ``q_psi(theta)`` over the simulator's parameters is moved until data
+    simulated with ``theta ~ q_psi`` cannot be told from the observations by an
+    adversarial critic (Louppe & Cranmer, Algorithm 1). The simulator is only run
+    forward, in parallel with joblib, and never differentiated.
+
+    Parameters
+    ----------
+    simulator : callable
+        ``simulator(theta, random_state) -> x``: ``theta`` a 1-D array of shape
+        ``(n_params,)``, ``random_state`` a :class:`numpy.random.Generator`, ``x`` one
+        observation of shape ``(n_features,)``. With ``vectorized=True``,
+        ``simulator(thetas (m, n_params), random_state) -> (m, n_features)``. Must be
+        picklable (module level, or an object) for process-based joblib backends.
+    proposal : GaussianProposal
+        Initial proposal ``q_psi``, a spec whose ``build()`` makes the torch module that
+        is trained; never modified.
+    gamma : float, default=1.0
+        Entropy weight ``gamma >= 0`` of Eq. 15: ``U_g = E[L_g] + gamma H(q)`` is
+        minimised, so ``gamma > 0`` tightens the proposal around a point estimate;
+        ``gamma = 0`` lets it keep the spread that best matches the data. The
+        weight is annealed from 0 quadratically (``gamma (t / max_iter)^2``): a
+        proposal tightened before its location arrives freezes. It is in units of
+        the critic's values, which are Lipschitz in the standardised data.
+    vectorized : bool, default=False
+        Whether ``simulator`` takes a batch of parameters.
+    summary : transformer or None, default=None
+        Fitted (a clone) on the observations and applied to observed and simulated
+        data alike before the critic: summary statistics, the sklearn way.
+    n_critic : int, default=10
+        Critic steps per proposal update (Algorithm 1, line 2).
+    batch_size : int, default=128
+        Simulations per iteration ``M``; also the critic's mini-batch size.
+    max_iter : int, default=300
+        Proposal updates. The fit runs ``(max_iter + 1) * batch_size`` simulations.
+    lr : float, default=0.1
+        Step size for ``psi`` (``torch.optim.Adam`` without momentum, i.e. RMSprop with
+        bias correction, in the proposal's local coordinates, see
+        :class:`~sktilt.avo.GaussianProposalModule`): locations move by about ``lr``
+        *current* standard deviations of the proposal per update (so steps shrink as
+        it tightens, as in natural evolution strategies), log-scales by ``lr / 3``
+        nats. Decays to ``0.3 lr`` with a cosine schedule. There is no momentum: the
+        critic already lags the proposal by about one update, and momentum on top
+        made the location orbit the optimum (tens of standard errors wide on the
+        Poisson benchmark).
+    critic_lr : float, default=3e-3
+        Adam step size of the critic.
+    hidden_layer_sizes : tuple of int, default=(64, 64)
+        Critic MLP widths.
+    penalty : {"wgan-lp", "wgan-gp", "r1"}, default="wgan-lp"
+        Critic loss and penalty (:func:`sktilt.avo.critic_loss`). ``"wgan-gp"`` is
+        Algorithm 1's two-sided penalty; the default one-sided ``"wgan-lp"`` avoids
+        a critic stuck with the wrong slope on 1-D data (the two-sided penalty makes
+        slope 0 a barrier between slopes -1 and +1).
+    gradient_penalty : float, default=10.0
+        Penalty weight ``lambda`` (on standardised inputs).
+    baseline : {"optimal", "mean"} or None, default="optimal"
+        Variance reduction of the score-function gradient, see
+        :func:`sktilt.gradients.score_function_gradient`.
+    min_scale : "auto", float, array-like of shape (n_params,) or None, default="auto"
+        Floor on the proposal's standard deviations (of the unconstrained
+        parameters, the log-diagonal of the Cholesky factor for a full covariance):
+        ``gamma`` tightens the proposal down to it and no further. ``"auto"`` puts it
+        at 3 standard errors of the observations, estimated along the fit by
+        regressing the simulated features on the parameters
+        (:class:`~sktilt.avo.ScaleFloor`): below the data's resolution the location
+        gradient loses its signal and the location freezes. ``None`` lets ``gamma``
+        collapse the proposal, as in the paper. A floor never widens a proposal.
+    averaging : float in [0, 1), default=0.5
+        Fraction of the last iterations whose ``psi`` are averaged into
+        ``proposal_`` (Polyak-Ruppert), with weights growing as ``k^3`` over the
+        ``k``-th averaged iteration (polynomial-decay averaging): the start of the
+        window, where the location may still be arriving, counts little; 0 keeps
+        the last iterate.
+    on_failure : {"drop", "raise"}, default="drop"
+        What a failed simulation (exception, NaN/inf, wrong shape) does: dropped,
+        counted and recorded in ``failed_parameters_`` with one warning per fit, or
+        raised.
+    max_failure_fraction : float in [0, 1], default=0.5
+        With ``"drop"``, more failures than this fraction of all simulations stops
+        the fit with a :class:`~sktilt.simulation.SimulationError`.
+    common_random_numbers : bool, default=False
+        Draw parameters in mirrored pairs ``loc +- L eps`` (antithetic sampling)
+        whose two simulations share their seeds, so that the score-function
+        gradient compares the pair like a finite difference. Helps simulators whose
+        output is a smooth function of ``theta`` for fixed seeds; ``batch_size``
+        is rounded down to an even number.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra callbacks of the proposal's skorch net (one epoch per update; its history
+        records ``generator_value`` and ``entropy`` per update).
+    n_jobs : int or None, default=None
+        Simulation workers for :class:`joblib.Parallel`; ``None`` defers to
+        :func:`joblib.parallel_config` (e.g. a dask backend).
+    device : str, default="cpu"
+        Torch device of the critic.
+    verbose : int, default=0
+        A progress bar when > 0.
+    random_state : int, RandomState or None, default=None
+        Seeds everything; results do not depend on ``n_jobs`` or the backend.
+
+    Attributes
+    ----------
+    theta_ : ndarray of shape (n_params,)
+        Point estimate: ``proposal_.median()`` (the proposal's mean when unbounded).
+    proposal_ : GaussianProposal
+        The fitted proposal.
+    critic_ : StepNet
+        The trained critic (a skorch net; ``critic_.module_`` is the
+        :class:`~sktilt.avo.CriticModule`).
+    proposal_net_ : StepNet
+        The skorch net that trained the proposal (its history and callbacks).
+    summary_ : transformer or None
+    history_ : list of dict
+        Per iteration: ``loc`` and ``scale`` (the mean and standard deviations of the
+        proposal's unconstrained variable), ``theta``, ``entropy``, ``critic_loss``,
+        ``critic_estimate`` (the Wasserstein estimate ``E d(x_obs) - E d(x_sim)``),
+        ``n_simulations``, ``n_failed``, ``lr``, ``scale_floor``.
+    scale_floor_ : ndarray of shape (n_params,) or None
+        The floor ``min_scale`` put on the proposal's standard deviations at the
+        last update (``inf`` where the parameter showed no effect on the features,
+        which keeps its spread); ``None`` with ``min_scale=None``.
+    n_iter_ : int
+    n_simulations_ : int
+        Simulations run, failed ones included.
+    n_failed_simulations_ : int
+    failed_parameters_ : ndarray of shape (n_failed, n_params)
+    failure_messages_ : list of str
+    n_features_in_ : int
+
+    Notes
+    -----
+    Each simulated batch is used twice: first to estimate the proposal gradient with
+    the current critic, then as the simulated mini-batch pool of the next
+    ``n_critic`` critic steps, which halves the simulations of Algorithm 1. The
+    critic therefore lags the proposal by one update; a warm-up trains it on the
+    initial proposal first.
+
+    Errors raised mid-fit (:class:`~sktilt.simulation.SimulationError`) carry what
+    was computed: ``err.history``, ``err.proposal`` (the last proposal) and
+    ``err.failed_parameters``.
+    """
+
+    _parameter_constraints: dict = {
+        "simulator": [callable],
+        "proposal": [HasMethods(["build", "fitted"])],
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "vectorized": ["boolean"],
+        "summary": [HasMethods(["fit", "transform"]), None],
+        "n_critic": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "critic_lr": [Interval(Real, 0, None, closed="neither")],
+        "hidden_layer_sizes": [tuple, list],
+        "penalty": [StrOptions(set(PENALTIES))],
+        "gradient_penalty": [Interval(Real, 0, None, closed="left")],
+        "baseline": [StrOptions({"optimal", "mean"}), None],
+        "min_scale": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"),
+                      "array-like", None],
+        "averaging": [Interval(Real, 0, 1, closed="left")],
+        "on_failure": [StrOptions({"drop", "raise"})],
+        "max_failure_fraction": [Interval(Real, 0, 1, closed="both")],
+        "common_random_numbers": ["boolean"],
+        "callbacks": [list, None],
+        "n_jobs": [Integral, None],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, simulator, proposal, *, gamma=1.0, vectorized=False, summary=None,
+                 n_critic=10, batch_size=128, max_iter=300, lr=0.1, critic_lr=3e-3,
+                 hidden_layer_sizes=(64, 64), penalty="wgan-lp", gradient_penalty=10.0,
+                 baseline="optimal", min_scale="auto", averaging=0.5, on_failure="drop",
+                 max_failure_fraction=0.5, common_random_numbers=False, callbacks=None,
+                 n_jobs=None, device="cpu", verbose=0, random_state=None):
+        self.simulator = simulator
+        self.proposal = proposal
+        self.gamma = gamma
+        self.vectorized = vectorized
+        self.summary = summary
+        self.n_critic = n_critic
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.lr = lr
+        self.critic_lr = critic_lr
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.penalty = penalty
+        self.gradient_penalty = gradient_penalty
+        self.baseline = baseline
+        self.min_scale = min_scale
+        self.averaging = averaging
+        self.on_failure = on_failure
+        self.max_failure_fraction = max_failure_fraction
+        self.common_random_numbers = common_random_numbers
+        self.callbacks = callbacks
+        self.n_jobs = n_jobs
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, y=None):
+        """Fit the proposal to observations ``X`` of shape (n_obs, n_features).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_obs, n_features)
+            iid observations (``X_obs``); finite, 2-D.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        X = self._validate_observations(X)
+        summary = None if self.summary is None else clone(self.summary).fit(X)
+        state = self._initialize(X, summary)
+        try:
+            with torch_seeded(state.seed):
+                self._warm_up(state, summary)
+                for it in range(self.max_iter):
+                    batch = self._simulate_step(state, summary)
+                    entry = {"n_simulations": len(batch.theta),
+                             "n_failed": batch.result.n_failed}
+                    if batch.features is not None:
+                        entry.update(self._proposal_step(state, batch, it))
+                        entry.update(self._critic_step(state, batch.features))
+                    self._record_iteration(state, it, entry)
+        except SimulationError as exc:
+            exc.history = state.history
+            exc.proposal = clone(self.proposal).fitted(state.proposal)
+            raise
+        self._finalize(X, summary, state)
+        return self
+
+    def _validate_observations(self, X) -> np.ndarray:
+        self._validate_params()
+        if np.ndim(X) == 1:
+            raise ValueError("X (the observations X_obs) must be 2-D of shape (n_obs, "
+                             "n_features); got a 1-D array: use X.reshape(-1, 1) for a "
+                             "single feature.")
+        return validate_data(self, X, ensure_min_samples=2, dtype=np.float64)
+
+    def _initialize(self, X, summary) -> FitState:
+        proposal = clone(self.proposal).build()
+        n_params = proposal.n_parameters
+        expected = getattr(self.simulator, "n_parameters", None)
+        if expected is not None and expected != n_params:
+            raise ValueError(f"The proposal has {n_params} parameters but the simulator "
+                             f"expects n_parameters={expected}.")
+        X_obs = self._features(X, summary)
+        seed = draw_seed(self.random_state)
+        root = np.random.SeedSequence(seed)
+        theta_rng, sim_root = np.random.default_rng(root.spawn(1)[0]), root.spawn(1)[0]
+        with torch_seeded(seed):
+            critic = critic_net(X_obs, tuple(self.hidden_layer_sizes), CriticObjective(
+                self.penalty, self.gradient_penalty, self.batch_size), lr=self.critic_lr,
+                device=self.device)
+        callbacks = [clone(cb) if hasattr(cb, "get_params") else copy.deepcopy(cb)
+                     for cb in (self.callbacks or [])]
+        if self.verbose:
+            callbacks.append(EpochProgress(self.max_iter, desc="AVO", across_runs=True))
+        proposal_net = proposal_net_for(proposal, ProposalObjective(self.baseline),
+                                        lr=self.lr, n_updates=self.max_iter,
+                                        callbacks=callbacks)
+        return FitState(seed, theta_rng, sim_root, torch_generator(seed, self.device), X_obs,
+                         proposal, proposal_net, critic,
+                         ScaleFloor(self.min_scale, n_params, X_obs.shape[1], X_obs.shape[0]),
+                         FailureLog(self.max_failure_fraction),
+                         max(1, int(round(self.averaging * self.max_iter))))
+
+    def _features(self, X, summary) -> torch.Tensor:
+        if summary is not None:
+            X = summary.transform(X)
+        return torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
+
+    def _simulate(self, thetas, seed) -> SimulationResult:
+        return simulate(self.simulator, thetas, seed=seed, n_jobs=self.n_jobs,
+                        vectorized=self.vectorized, n_features=self.n_features_in_,
+                        on_failure=self.on_failure)
+
+    def _simulate_step(self, state: FitState, summary, first: bool = False) -> SimulatedBatch:
+        """Simulate a batch from the current proposal; feed the resolution estimate.
+
+        A first batch where every simulation failed is a configuration error, reported
+        as such rather than as a failure rate.
+        """
+        thetas, result = draw_and_simulate(
+            state.proposal, self.batch_size, state.theta_rng, state.sim_root.spawn(1)[0],
+            self._simulate, common_random_numbers=self.common_random_numbers)
+        if first:
+            check_simulator_configuration(result, state.proposal.n_parameters,
+                                          self.n_features_in_)
+        state.failures.record(thetas, result)
+        if result.ok.sum() < 2:
+            return SimulatedBatch(thetas, result, None)
+        features = self._features(result.X, summary)
+        with torch.no_grad():
+            z = state.proposal.to_unconstrained(torch.as_tensor(thetas[result.ok]))
+        state.floor.observe(to_numpy(z), features.cpu().numpy())
+        return SimulatedBatch(thetas, result, features)
+
+    def _warm_up(self, state: FitState, summary) -> None:
+        """The critic first learns the initial proposal's data."""
+        batch = self._simulate_step(state, summary, first=True)
+        if batch.features is not None:
+            self._critic_step(state, batch.features, rounds=_WARM_UP_ROUNDS)
+
+    def _proposal_step(self, state: FitState, batch: SimulatedBatch, it: int) -> dict:
+        """One update of Eq. 12 + 15, then the floor on the spread (``min_scale``)."""
+        values = generator_values(state.critic.module_, batch.features, self.penalty)
+        theta = torch.as_tensor(batch.theta[batch.result.ok])
+        previous = state.proposal.log_scale().detach().clone()
+        try:
+            state.proposal_net.run(1, theta=theta, values=values,
+                                   gamma=annealed_gamma(self.gamma, it, self.max_iter))
+        except DivergenceError:
+            pass  # a degenerate batch (e.g. all-equal critic values): no update
+        floor = state.floor.value()
+        state.proposal.floor_spread_(floor, previous)
+        lr = state.proposal_net.history[-1, "batches", -1].get("event_lr", np.nan)
+        return {"scale_floor": floor, "lr": lr}
+
+    def _critic_step(self, state: FitState, features: torch.Tensor, rounds: int = 1) -> dict:
+        """``rounds * n_critic`` critic steps on the observations vs ``features``."""
+        return run_critic(state.critic, rounds * self.n_critic, X_obs=state.X_obs,
+                          X_sim=features, generator=state.generator)
+
+    def _record_iteration(self, state: FitState, it: int, entry: dict) -> None:
+        proposal = state.proposal
+        if it >= self.max_iter - state.n_averaged:
+            state.averaged = average_iterate(state.averaged, proposal)
+        with torch.no_grad():
+            entry.update(loc=to_numpy(proposal.loc()), scale=to_numpy(proposal.spread()),
+                         theta=to_numpy(proposal.median()), entropy=float(proposal.entropy()))
+        state.history.append(entry)
+
+    def _finalize(self, X, summary, state: FitState) -> None:
+        module = state.proposal if state.averaged is None else state.averaged.module
+        self.proposal_ = clone(self.proposal).fitted(module)
+        self.theta_ = np.atleast_1d(self.proposal_.median())
+        self.scale_floor_ = next((h["scale_floor"] for h in reversed(state.history)
+                                  if "scale_floor" in h), None)
+        self.summary_ = summary
+        self.critic_ = state.critic
+        self.proposal_net_ = state.proposal_net
+        self.history_ = state.history
+        self.n_iter_ = len(state.history)
+        self.n_simulations_ = state.failures.n_simulations
+        self.n_failed_simulations_ = state.failures.n_failed
+        self.failed_parameters_ = state.failures.failed_array(len(self.theta_))
+        self.failure_messages_ = state.failures.messages
+        std = X.std(0)
+        self._obs_mean, self._obs_scale = X.mean(0), np.where(std > 0, std, 1.0)
+        self._score_seed = int(np.random.SeedSequence(state.seed).generate_state(1)[0])

@@ -1,0 +1,245 @@
+"""Proposal distributions ``q_psi(theta)`` over simulator parameters, as torch modules.
+
+AVO (Louppe & Cranmer, Eq. 9-15) replaces the simulator parameters ``theta`` by a
+distribution ``q_psi(theta)`` and optimises ``psi`` with score-function gradients. A
+proposal here comes in two parts:
+
+* a **spec** (:class:`GaussianProposal`), a scikit-learn-style object (``get_params``,
+  ``clone``, grid search) whose :meth:`~Proposal.build` makes
+* a **module** (:class:`~sktilt.avo.GaussianProposalModule`), a ``torch.nn.Module``
+  holding ``psi``
+  with ``sample``, ``log_prob`` (differentiable in ``psi``) and ``entropy``. Per-sample
+  scores come from autograd (:func:`sktilt.gradients.per_sample_scores`) and updates
+  from ``torch.optim``.
+
+The Gaussian lives on an *unconstrained* variable ``z``, mapped to ``theta = T(z)`` by a
+fixed elementwise bijection ``T`` that keeps bounded parameters in range (identity for
+unbounded ones, :func:`~sktilt.avo.box_transform`). ``T`` does not depend on ``psi``, so
+the score of ``theta`` is the score of ``z``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["GaussianProposal", "Proposal", "parse_bounds"]
+
+import math
+from abc import ABCMeta, abstractmethod
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils._param_validation import StrOptions
+from torch import nn
+
+from .._utils import check_n_samples, to_numpy
+from ._gaussian import GaussianProposalModule
+
+def parse_bounds(bounds, k: int) -> list[tuple[float, float]]:
+    """Normalise ``bounds`` to ``k`` pairs ``(low, high)`` with ``+-inf`` for open sides."""
+    if bounds is None:
+        return [(-math.inf, math.inf)] * k
+    if isinstance(bounds, str):
+        if bounds != "positive":
+            raise ValueError(f"bounds must be None, 'positive' or a sequence of "
+                             f"(low, high) pairs, got {bounds!r}.")
+        return [(0.0, math.inf)] * k
+    bounds = list(bounds)
+    if len(bounds) != k:
+        raise ValueError(f"bounds has {len(bounds)} entries but the proposal has {k} "
+                         f"parameters (the length of loc).")
+    out = []
+    for i, pair in enumerate(bounds):
+        if pair is None:
+            out.append((-math.inf, math.inf))
+            continue
+        low, high = pair
+        low = -math.inf if low is None else float(low)
+        high = math.inf if high is None else float(high)
+        if not low < high:
+            raise ValueError(f"bounds[{i}] = {pair!r}: low must be < high.")
+        out.append((low, high))
+    return out
+
+
+class Proposal(BaseEstimator, metaclass=ABCMeta):
+    """Base class of proposal specs: numpy conveniences over the module they build.
+
+    Subclasses implement :meth:`build`. A fitted proposal (``AVOSimulatorFitter.proposal_``)
+    holds its module in ``module_``; an unfitted one builds it from its parameters.
+    """
+
+    @abstractmethod
+    def build(self) -> nn.Module:
+        """Validate the parameters and build the torch module ``q_psi``."""
+
+    def fitted(self, module: nn.Module) -> Proposal:
+        """A copy of this spec describing the trained ``module`` (held in ``module_``)."""
+        new = clone(self)
+        new.module_ = module
+        return new
+
+    def _module(self):
+        module = getattr(self, "module_", None)
+        return self.build() if module is None else module
+
+    @property
+    def n_parameters(self) -> int:
+        """Dimension ``k`` of theta."""
+        return self._module().n_parameters
+
+    def sample(self, n_samples: int, random_state=None, *, antithetic: bool = False):
+        """Draw ``n_samples`` parameters ``theta ~ q``, shape (n_samples, k).
+
+        Parameters
+        ----------
+        n_samples : int
+        random_state : int, None or numpy Generator
+        antithetic : bool, default=False
+            Mirrored draws (see :meth:`GaussianProposalModule.sample`).
+        """
+        rng = (random_state if isinstance(random_state, np.random.Generator)
+               else np.random.default_rng(random_state))
+        return to_numpy(self._module().sample(check_n_samples(n_samples), rng,
+                                              antithetic=antithetic))
+
+    def log_prob(self, theta) -> np.ndarray:
+        """``log q(theta)`` for each row of ``theta`` (n, k), shape (n,); ``-inf`` outside."""
+        module = self._module()
+        theta = np.atleast_2d(np.asarray(theta, dtype=float))
+        if theta.shape[-1] != module.n_parameters:
+            raise ValueError(f"theta has {theta.shape[-1]} columns, expected "
+                             f"{module.n_parameters}.")
+        with torch.no_grad():
+            return to_numpy(module.log_prob(torch.as_tensor(theta, dtype=torch.float64)))
+
+    def entropy(self) -> float:
+        """Differential entropy of the proposal's unconstrained variable."""
+        with torch.no_grad():
+            return float(self._module().entropy())
+
+    def median(self) -> np.ndarray:
+        """The componentwise median of theta, shape (k,)."""
+        return to_numpy(self._module().median())
+
+    def transform(self, z) -> np.ndarray:
+        """Map unconstrained ``z`` (n, k) to parameters ``theta = T(z)``."""
+        with torch.no_grad():
+            return to_numpy(self._module().transform(torch.as_tensor(z, dtype=torch.float64)))
+
+    def inverse_transform(self, theta) -> np.ndarray:
+        """Map parameters ``theta`` (n, k) to the unconstrained ``z = T^{-1}(theta)``."""
+        with torch.no_grad():
+            return to_numpy(self._module().to_unconstrained(
+                torch.as_tensor(theta, dtype=torch.float64)))
+
+
+class GaussianProposal(Proposal):
+    """Gaussian proposal ``q_psi(theta)``, optionally bounded.
+
+    The Gaussian lives on an unconstrained variable ``z ~ N(loc, S)``; the simulator
+    parameters are ``theta = T(z)``, with ``T`` chosen per coordinate from ``bounds``:
+
+    ============================  =================================  ================
+    bounds                        ``theta = T(z)``                   ``loc`` is
+    ============================  =================================  ================
+    ``(-inf, inf)`` (default)     ``z``                              the mean of theta
+    ``(low, inf)``                ``low + exp(z)``                   ``log(theta - low)``
+    ``(-inf, high)``              ``high - exp(-z)``                 ``-log(high - theta)``
+    ``(low, high)``               ``low + (high - low) sigmoid(z)``  ``logit`` of theta
+    ============================  =================================  ================
+
+    ``T`` is monotone, so ``T(loc)`` is the median of each marginal of theta (and its
+    mean and mode when the coordinate is unbounded): see :meth:`median`.
+
+    Parameters
+    ----------
+    loc : array-like of shape (k,)
+        Mean of the Gaussian variable ``z`` (unconstrained space, see above).
+    scale : array-like of shape (k,) or (k, k)
+        Standard deviations of ``z`` (shape ``(k,)``), or, with ``covariance="full"``,
+        optionally its covariance matrix (shape ``(k, k)``).
+    covariance : {"diag", "full"}, default="diag"
+        ``"diag"``: ``psi = (loc, log scale)``, ``2k`` numbers.
+        ``"full"``: ``S = L L^T`` (Cholesky) with ``L = diag(s) C``, ``C`` unit
+        lower-triangular; ``psi = (loc, log s, strictly-lower entries of C)``,
+        ``2k + k(k-1)/2`` numbers. The off-diagonal coefficients are relative to
+        their row's scale, so tightening ``s`` (the entropy) tightens whole rows.
+    bounds : None, "positive" or sequence of k (low, high) pairs, default=None
+        Range of each parameter; ``None`` entries or sides mean unbounded.
+        ``"positive"`` is ``(0, inf)`` for every parameter.
+
+    Notes
+    -----
+    A fitted proposal (``AVOSimulatorFitter.proposal_``) has ``loc`` and ``scale`` set
+    to the fitted values (``scale`` becomes the covariance matrix for
+    ``covariance="full"``), so its ``get_params`` describes it, and it clones and pickles
+    as usual. :meth:`entropy` is the entropy of ``z`` (the Gaussian), which differs from
+    that of theta by ``E[log |T'(z)|]`` for bounded coordinates.
+
+    Examples
+    --------
+    >>> from sktilt import GaussianProposal
+    >>> q = GaussianProposal(loc=[0.0, 1.0], scale=[1.0, 0.5])
+    >>> q.sample(3, random_state=0).shape
+    (3, 2)
+    >>> q.build()  # the torch module q_psi the fit trains
+    GaussianProposalModule()
+    """
+
+    _parameter_constraints: dict = {
+        "loc": ["array-like", Real],
+        "scale": ["array-like", Real],
+        "covariance": [StrOptions({"diag", "full"})],
+        "bounds": [None, StrOptions({"positive"}), list, tuple],
+    }
+
+    def __init__(self, loc=0.0, scale=1.0, *, covariance="diag", bounds=None):
+        self.loc = loc
+        self.scale = scale
+        self.covariance = covariance
+        self.bounds = bounds
+
+    def build(self) -> GaussianProposalModule:
+        """Validate ``loc``, ``scale``, ``covariance``, ``bounds``; build the module (float64)."""
+        self._validate_params()
+        mu = np.atleast_1d(np.asarray(self.loc, dtype=float))
+        if mu.ndim != 1 or mu.size == 0 or not np.all(np.isfinite(mu)):
+            raise ValueError(f"loc must be a finite, non-empty 1-D array, got {self.loc!r}.")
+        k = mu.shape[0]
+        L = self._scale_tril(k)
+        return GaussianProposalModule(torch.as_tensor(mu), torch.as_tensor(L),
+                                      self.covariance == "full", parse_bounds(self.bounds, k))
+
+    def _scale_tril(self, k: int) -> np.ndarray:
+        scale = np.asarray(self.scale, dtype=float)
+        if scale.ndim == 2:
+            if self.covariance != "full":
+                raise ValueError("A 2-D scale (covariance matrix) needs covariance='full'.")
+            if scale.shape != (k, k):
+                raise ValueError(f"scale has shape {scale.shape}, expected ({k}, {k}).")
+            try:
+                return np.linalg.cholesky(0.5 * (scale + scale.T))
+            except np.linalg.LinAlgError as exc:
+                raise ValueError("scale (covariance) must be symmetric positive "
+                                 "definite.") from exc
+        scale = np.broadcast_to(np.atleast_1d(scale), (k,)) if scale.size == 1 else scale
+        if scale.shape != (k,):
+            raise ValueError(f"scale has shape {scale.shape}, expected ({k},) like loc.")
+        if not np.all((scale > 0) & np.isfinite(scale)):
+            raise ValueError(f"scale must be positive and finite, got {self.scale!r}.")
+        return np.diag(scale)
+
+    def fitted(self, module: GaussianProposalModule) -> GaussianProposal:
+        """A copy of this spec whose ``loc`` and ``scale`` describe the trained ``module``."""
+        with torch.no_grad():
+            loc = to_numpy(module.loc())
+            L = to_numpy(module.scale_tril())
+        scale = L @ L.T if self.covariance == "full" else np.diag(L).copy()
+        return type(self)(loc, scale, covariance=self.covariance, bounds=self.bounds)
+
+    def covariance_matrix(self) -> np.ndarray:
+        """Covariance ``S = L L^T`` of the Gaussian variable ``z``, shape (k, k)."""
+        with torch.no_grad():
+            L = to_numpy(self._module().scale_tril())
+        return L @ L.T

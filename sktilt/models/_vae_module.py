@@ -1,0 +1,156 @@
+"""The torch modules of the VAE: encoder-decoder, decoder in data units, loss.
+
+:class:`VAEModule` standardises its input and undoes it on the way out (buffers set by
+:class:`~sktilt.VAE` from the training data), so that decoded samples are in the data's
+units; :class:`VAEDecoder` is its frozen decoder, the decoder of the base model ``p``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LIKELIHOODS", "NegativeELBO", "VAEDecoder", "VAEModule"]
+
+import copy
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._utils import mlp
+
+LIKELIHOODS = ("gaussian", "bernoulli")
+_LOG_2PI = math.log(2 * math.pi)
+
+
+class VAEDecoder(nn.Module):
+    """Decoder mapping latents ``(n, latent_dim)`` to decoded means in data units.
+
+    Parameters
+    ----------
+    decoder : torch.nn.Module
+        Maps ``z`` to the raw output: the mean in standardised units (Gaussian) or the
+        logits (Bernoulli).
+    shift, scale : torch.Tensor of shape (n_features,)
+        Standardisation undone on the way out (Gaussian likelihood).
+    likelihood : {"gaussian", "bernoulli"}
+    """
+
+    def __init__(self, decoder: nn.Module, shift: torch.Tensor, scale: torch.Tensor,
+                 likelihood: str = "gaussian"):
+        super().__init__()
+        self.decoder = decoder
+        self.likelihood = likelihood
+        self.register_buffer("shift", shift.detach().clone())
+        self.register_buffer("scale", scale.detach().clone())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        raw = self.decoder(z)
+        if self.likelihood == "bernoulli":
+            return torch.sigmoid(raw)
+        return raw * self.scale + self.shift
+
+
+class VAEModule(nn.Module):
+    """Encoder/decoder pair of :class:`VAE` (a plain torch module).
+
+    Parameters
+    ----------
+    n_features : int
+        Input dimension (inferred from ``X`` by :class:`VAE`).
+    latent_dim : int, default=8
+    hidden_units : tuple of int, default=(256, 128)
+        Encoder widths; the decoder uses them in reverse order.
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        Gaussian: per-feature learned noise scale in standardised units, at least
+        ``min_std``. Bernoulli: ``x`` in ``[0, 1]``, the decoder outputs logits.
+    min_std : float, default=0.05
+        Floor of the Gaussian noise scale (standardised units): without it the
+        likelihood of a near-constant feature grows without bound.
+
+    Attributes
+    ----------
+    shift, scale : torch.Tensor
+        Standardisation buffers (set by :class:`VAE` from the training data).
+    trained : torch.Tensor
+        Boolean buffer, ``True`` once trained on data (saved with the weights).
+    """
+
+    def __init__(self, n_features: int, latent_dim: int = 8,
+                 hidden_units: Sequence[int] = (256, 128), likelihood: str = "gaussian",
+                 min_std: float = 0.05):
+        super().__init__()
+        self.n_features, self.latent_dim = int(n_features), int(latent_dim)
+        self.likelihood, self.min_std = likelihood, float(min_std)
+        self.encoder = mlp(self.n_features, hidden_units, 2 * self.latent_dim)
+        self.decoder = mlp(self.latent_dim, tuple(hidden_units)[::-1], self.n_features)
+        self.register_buffer("shift", torch.zeros(self.n_features))
+        self.register_buffer("scale", torch.ones(self.n_features))
+        self.register_buffer("trained", torch.tensor(False))
+        if likelihood == "gaussian":
+            # std = min_std + softplus(raw_std), starting at 1 (standardised units)
+            start = math.log(math.expm1(max(1.0 - self.min_std, 1e-3)))
+            self.raw_std = nn.Parameter(torch.full((self.n_features,), start))
+
+    def set_standardization(self, shift, scale) -> None:
+        """Set the standardisation buffers (per-feature mean and scale of the data)."""
+        self.shift.copy_(torch.as_tensor(shift, dtype=torch.float32))
+        self.scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
+
+    def encode(self, x: torch.Tensor):
+        """Posterior mean and log-variance of ``q(z | x)``."""
+        mu, log_var = self.encoder((x - self.shift) / self.scale).chunk(2, dim=-1)
+        return mu, log_var.clamp(-15.0, 10.0)  # keeps exp() finite early in training
+
+    def raw_to_data(self, raw: torch.Tensor) -> torch.Tensor:
+        """Decoder output to data units: un-standardise, or sigmoid of the logits."""
+        if self.likelihood == "bernoulli":
+            return torch.sigmoid(raw)
+        return raw * self.scale + self.shift
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoded mean ``E[x | z]`` in data units."""
+        return self.raw_to_data(self.decoder(z))
+
+    def forward(self, x: torch.Tensor):
+        """``(x_mean, raw, mu, log_var)``; ``z`` is sampled in train mode, ``mu`` in eval."""
+        mu, log_var = self.encode(x)
+        z = mu + torch.randn_like(mu) * (0.5 * log_var).exp() if self.training else mu
+        raw = self.decoder(z)
+        return self.raw_to_data(raw), raw, mu, log_var
+
+    def log_likelihood(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        """``log p(x | z)`` per sample, a density in data units (Gaussian)."""
+        if self.likelihood == "bernoulli":
+            return -F.binary_cross_entropy_with_logits(raw, x, reduction="none").sum(-1)
+        std = self.min_std + F.softplus(self.raw_std)
+        t = (x - self.shift) / self.scale
+        # - log(scale): change of variables from standardised to data units
+        log_p = (-0.5 * ((t - raw) / std) ** 2 - std.log() - 0.5 * _LOG_2PI
+                 - self.scale.log())
+        return log_p.sum(-1)
+
+    @staticmethod
+    def kl_divergence(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+        """``KL(N(mu, exp(log_var)) || N(0, I))`` per sample."""
+        return 0.5 * (mu**2 + log_var.exp() - 1.0 - log_var).sum(-1)
+
+    def elbo(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """ELBO per sample, reconstruction term averaged over the standard normal
+        draws ``eps`` of shape (n_draws, latent_dim), shared by all samples."""
+        mu, log_var = self.encode(x)
+        std = (0.5 * log_var).exp()
+        rec = sum(self.log_likelihood(x, self.decoder(mu + e * std)) for e in eps)
+        return rec / len(eps) - self.kl_divergence(mu, log_var)
+
+    def decoder_module(self) -> VAEDecoder:
+        """A detached copy of the decoder mapping ``z`` to data units."""
+        return VAEDecoder(copy.deepcopy(self.decoder), self.shift, self.scale,
+                          self.likelihood)
+
+
+class NegativeELBO(nn.Module):
+    """Batch loss ``mean(nll + beta_kl * kl)`` (the default ``criterion`` of :class:`VAE`)."""
+
+    def forward(self, nll: torch.Tensor, kl: torch.Tensor, beta_kl: float) -> torch.Tensor:
+        return (nll + beta_kl * kl).mean()

@@ -1,0 +1,108 @@
+"""The objectives the tuner's flow is trained on, as :class:`~sktilt._training.StepNet` objectives.
+
+* :class:`TiltObjective` -- for a fixed beta, BTGM (Eq. 7-9) fits ``q = T_# p`` by
+  minimising ``KL(q || p) - beta E_q f``. The KL part is differentiated pathwise
+  through the flow; the criterion part is pathwise when ``f`` is differentiable and
+  otherwise uses the score-function estimator of :mod:`sktilt.gradients`.
+* :class:`WeightedLikelihood` -- minus the log-likelihood of base samples resampled in
+  proportion to their tilt weights, i.e. the forward ``KL(q_beta || q)`` up to a
+  constant: the mode-covering start of the search (see
+  :func:`~sktilt.tilt._sampling.tilted_samples`).
+
+Each is configured at construction; beta and the weighted samples, which change from
+run to run, are keyword arguments of the call (skorch ``fit_params``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["TiltObjective", "WeightedLikelihood"]
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .._utils import call_with_parameters
+from ..gradients import score_function_surrogate
+from ._bases import Base
+from ._criteria import evaluate_criterion
+from ._flows import TiltFlow
+
+
+def _frozen_log_prob(flow: TiltFlow, z: torch.Tensor) -> torch.Tensor:
+    """``log q(z)`` with the flow's parameters treated as constants (differentiable in z).
+
+    The "sticking the landing" estimator (Roeder et al., 2017): its gradient vanishes
+    sample by sample once ``q`` equals the target, so the flow settles exactly instead
+    of jittering around it.
+    """
+    frozen = {k: v.detach() for k, v in flow.named_parameters()}
+    return call_with_parameters(flow, _log_prob, frozen, z)
+
+
+def _log_prob(flow: TiltFlow, z: torch.Tensor) -> torch.Tensor:
+    return flow().log_prob(z)
+
+
+@dataclass
+class TiltObjective:
+    """``KL(q || p) - beta E_q f`` on one batch of ``q`` (call with ``beta=``).
+
+    Parameters
+    ----------
+    base : Base
+        The model ``p``.
+    criterion : callable
+        ``f`` in instance space.
+    batch_size : int
+        Samples of ``q`` per step.
+    pathwise : bool
+        Differentiate ``f`` through the samples (else score-function gradients).
+    sticking_the_landing : bool, default=True
+        Use the "sticking the landing" gradient of the KL part.
+    """
+
+    base: Base
+    criterion: Callable
+    batch_size: int
+    pathwise: bool
+    sticking_the_landing: bool = True
+
+    def __call__(self, flow: TiltFlow, *, beta: float) -> tuple[torch.Tensor, dict]:
+        z, log_q = flow().rsample_and_log_prob((self.batch_size,))
+        log_p_z = self.base.log_prob(z)
+        log_ratio = log_q - log_p_z
+        surrogate_ratio = (_frozen_log_prob(flow, z) - log_p_z if self.sticking_the_landing
+                           else log_ratio)
+        if self.pathwise:
+            f = evaluate_criterion(self.criterion, self.base.to_instance(z))
+            tilt = f.mean()
+        else:
+            with torch.no_grad():
+                f = evaluate_criterion(self.criterion, self.base.to_instance(z.detach()))
+            tilt = score_function_surrogate(flow().log_prob(z.detach()), f)
+        loss = surrogate_ratio.mean() - beta * tilt
+        return loss, {"kl_batch": log_ratio.mean().item(),
+                      "criterion_batch": f.mean().item()}
+
+
+@dataclass
+class WeightedLikelihood:
+    """Minus the mean ``log q`` of a batch resampled from weighted samples.
+
+    Call with ``samples`` (tensor of shape (n, d)) and ``probs`` (shape (n,), summing
+    to one).
+
+    Parameters
+    ----------
+    batch_size : int
+        Samples drawn per step (with replacement, in proportion to ``probs``).
+    """
+
+    batch_size: int
+
+    def __call__(self, flow: TiltFlow, *, samples: torch.Tensor, probs: torch.Tensor
+                 ) -> tuple[torch.Tensor, dict]:
+        idx = torch.multinomial(probs, self.batch_size, replacement=True)
+        log_q = flow().log_prob(samples[idx])
+        return -log_q.mean(), {"log_likelihood_batch": log_q.mean().item()}
