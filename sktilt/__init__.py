@@ -26,7 +26,9 @@ from .simulation import (
     simulate,
 )
 from .tilt import (
+    BoltzmannPath,
     BoltzmannTuner,
+    TiltQualityWarning,
     ClassLogProbability,
     CurveMaximum,
     GaussianBase,
@@ -40,6 +42,7 @@ from .tilt import (
 
 __all__ = [
     "AVOSimulatorFitter",
+    "BoltzmannPath",
     "BoltzmannTuner",
     "ClassLogProbability",
     "CurveMaximum",
@@ -52,6 +55,7 @@ __all__ = [
     "SimulationFailureWarning",
     "SimulationResult",
     "SimulationWorkerError",
+    "TiltQualityWarning",
     "TorchClassifier",
     "VAE",
     "WindowContrast",

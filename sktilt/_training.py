@@ -8,11 +8,11 @@ objective draws its own samples, so the "data" is a dummy whose length is the nu
 steps: one :meth:`StepNet.run` is one skorch epoch of ``n_steps`` optimiser steps. skorch
 then provides history, callbacks, progress bars, checkpointing and ``device``.
 
-Failures are handled here, once: a non-finite loss raises :class:`DivergenceError`
-before the optimiser step, and :class:`LastGoodState` restores the weights saved at the
-end of the last finite run. Unlike ``NeuralNet.partial_fit``, :meth:`StepNet.run` does
-not swallow ``KeyboardInterrupt``: Ctrl-C reaches the estimator, which leaves itself
-unfitted or in its previous fitted state.
+Failures are handled here, once: a non-finite loss or gradient raises
+:class:`DivergenceError` before the optimiser step, and :class:`LastGoodState` restores
+the weights saved at the end of the last finite run. Unlike ``NeuralNet.partial_fit``,
+:meth:`StepNet.run` does not swallow ``KeyboardInterrupt``: Ctrl-C reaches the
+estimator, which leaves itself unfitted or in its previous fitted state.
 """
 
 from __future__ import annotations
@@ -218,6 +218,11 @@ class StepNet(NeuralNet):
         if not torch.isfinite(loss):
             raise DivergenceError(f"non-finite training loss ({loss.item()}).")
         loss.backward()
+        # A finite loss can still have non-finite gradients (e.g. a criterion that is NaN
+        # off the batch, behind torch.where): stop before the optimiser step spreads them.
+        grads = [p.grad.sum() for p in self.module_.parameters() if p.grad is not None]
+        if grads and not torch.isfinite(torch.stack(grads).sum()):
+            raise DivergenceError("non-finite gradient of a finite training loss.")
         for key, value in extras.items():
             self.history.record_batch(key, float(value))
         return {"loss": loss, "y_pred": loss.detach()}

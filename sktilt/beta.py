@@ -4,5 +4,6 @@ from ._deprecation import moved
 
 __getattr__, __dir__ = moved(
     __name__,
-    {"BetaSearch": "sktilt.tilt", "quantile_budget": "sktilt.tilt"},
+    {"quantile_budget": "sktilt.tilt"},
+    {"BetaSearch": "beta is steered during training by sktilt.tilt.BetaController."},
 )

@@ -8,9 +8,9 @@ __getattr__, __dir__ = moved(
      "draw_base": "sktilt.tilt._sampling",
      "draw_defensive": "sktilt.tilt._sampling",
      "evaluate_criterion": "sktilt.tilt",
-     "moment_match_init": "sktilt.tilt._sampling",
      "tilted_samples": "sktilt.tilt._sampling"},
-    {"TiltNet": "the flow is trained by sktilt._training.StepNet on "
+    {"moment_match_init": "use sktilt.tilt._sampling.init_mixture.",
+     "TiltNet": "the flow is trained by sktilt._training.StepNet on "
                 "sktilt.tilt._objective.TiltObjective.",
      "draw_tilted": "use sktilt.tilt._sampling.draw_flow.",
      "flow_statistics": "use sktilt.tilt._sampling.FlowStatistics.from_draws."},

@@ -13,7 +13,7 @@ OLD_PATHS = [
     ("sktilt.beta", "quantile_budget", "sktilt.tilt"),
     ("sktilt.diagnostics", "tilted_moments", "sktilt.tilt"),
     ("sktilt.rare_events", "TailEstimate", "sktilt.tilt"),
-    ("sktilt.flows", "GlobalAffine", "sktilt.tilt"),
+    ("sktilt.flows", "FLOWS", "sktilt.tilt"),
     ("sktilt.tilting", "evaluate_criterion", "sktilt.tilt"),
     ("sktilt.proposals", "GaussianProposal", "sktilt.avo"),
     ("sktilt.critics", "CriticModule", "sktilt.avo"),

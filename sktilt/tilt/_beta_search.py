@@ -1,23 +1,22 @@
-"""Choosing beta so that KL(q_beta || p) meets a budget: the search and Algorithm 1's loop.
+"""Choosing beta so that KL(q_beta || p) meets a budget, while the flow trains.
 
-BTGM (Sec. 3.1, App. A): ``dKL/dbeta = beta Var_q f`` (Eq. 5) and
-``d2KL/dbeta2 = Var_q f + beta E_q (f - E_q f)^3`` (Eq. 6). A raw Newton step on KL
-overshoots at small beta, where ``KL ~ beta^2 Var_p f / 2`` is flat: the search works
-on ``g(beta) = sqrt(KL) - sqrt(C)``, which is *linear* in beta for a Gaussian base and a
-linear criterion, so one Newton step from beta = 0 is exact there. Each step is then
-
-* a Halley step (second order, Eq. 6) when it agrees with the Newton step, else Newton;
-* kept inside the bracket ``[lo, hi]`` of betas measured below / above the budget,
-  falling back to interpolation of sqrt(KL) between the bracket ends;
-* damped: beta grows by at most ``growth`` per iteration while no upper end is known.
-
-:class:`BetaSearch` is the numpy-only root finder; :func:`run_beta_search` alternates
-fitting the flow at a beta and updating beta (Algorithm 1).
+BTGM (Sec. 3.1, App. A) alternates fitting the flow at a beta and updating beta. Here
+beta is updated *during* one training run, every few steps, like a Lagrange multiplier
+(dual ascent on ``KL = C``): refitting from scratch at each beta is what made fits
+slow, and a flow follows a slowly moving beta in a few steps. Each update is a damped
+Newton step on ``g(beta) = sqrt(KL) - sqrt(C)`` (linear in beta for a Gaussian base and a
+linear criterion, where one step from beta = 0 is exact), whose slope is the larger of
+the one from ``dKL/dbeta = beta Var_q f`` (Eq. 5) and the secant through the last two
+measurements: a flow's KL responds faster than ``Var_q f`` of the flow says. When the
+running KL is within tolerance, a fresh evaluation of the flow decides: it is accepted
+when its KL meets the budget and its ``E_q f`` is not below the mean of the base
+samples' top ``exp(-KL)`` fraction (the tilt's optimality guarantee; a flow below it is
+still travelling).
 """
 
 from __future__ import annotations
 
-__all__ = ["BetaFit", "BetaSearch", "SearchResult", "quantile_budget", "run_beta_search",
+__all__ = ["BetaController", "BetaFit", "SearchResult", "quantile_budget", "run_budget_search",
            "starting_beta"]
 
 import copy
@@ -29,8 +28,20 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .._training import DivergenceError, StepNet
-from ._reference import TiltReference, reference_beta, resolvable_beta, tilted_moments
+from ._reference import (
+    ImportanceDiagnostics,
+    TiltReference,
+    reference_beta,
+    resolvable_beta,
+    tilted_moments,
+)
 from ._sampling import FlowStatistics
+
+# Training steps between two beta updates.
+CHUNK = 25
+# Beta updates are damped by this factor and change beta by at most this factor.
+_DAMPING, _MAX_FACTOR = 0.5, 1.25
+
 
 def quantile_budget(rho: float) -> float:
     """KL budget ``-log(rho)`` that targets the top-``rho`` tail of the criterion.
@@ -58,107 +69,78 @@ def quantile_budget(rho: float) -> float:
     return -math.log(rho)
 
 
-@dataclass
-class BetaSearch:
-    """Safeguarded second-order root finding of ``KL(beta) = budget``.
+def starting_beta(f_ref: np.ndarray, budget: float, beta_max: float = math.inf) -> float:
+    """First beta of the search, from the reference base samples ``f_ref``.
 
-    Feed each measurement with :meth:`update`, which returns the next beta.
+    The reference's own root of ``KL(beta) = budget`` when the samples resolve it;
+    otherwise the exact Gaussian step ``sqrt(2 C / Var f)``, capped at the largest beta
+    the samples still resolve: an over-tilted flow relaxes slowly, so the search should
+    approach the budget from below.
+    """
+    beta = reference_beta(f_ref, budget)
+    if beta is None:
+        var = float(np.var(f_ref))
+        beta = math.sqrt(2.0 * budget / var) if np.isfinite(var) and var > 0 else 1.0
+        resolvable = resolvable_beta(f_ref)
+        if resolvable is not None:
+            beta = min(beta, resolvable)
+    return float(min(beta, beta_max))
+
+
+@dataclass
+class BetaController:
+    """Damped Newton steps on ``sqrt(KL(beta)) = sqrt(C)`` from noisy measurements.
 
     Parameters
     ----------
     budget : float
-        Target KL divergence ``C > 0``.
-    growth : float
-        Largest factor by which beta may grow in one step while unbracketed.
+        The target ``C > 0``.
     beta_max : float
-        Ceiling on beta; a budget not reached there is reported unreachable.
+        Ceiling on beta.
     """
 
     budget: float
-    growth: float = 4.0
     beta_max: float = 1e4
-    lo: float = 0.0
-    hi: float = math.inf
-    _lo_kl: float = 0.0
-    _hi_kl: float = math.nan
-    history: list = field(default_factory=list)
+    _last: tuple | None = None
 
-    def first_beta(self, var_f: float) -> float:
-        """Exact step from beta = 0 in sqrt-KL space: ``sqrt(2 C / Var_p f)``."""
-        if not np.isfinite(var_f) or var_f <= 0:
-            return 1.0
-        return min(math.sqrt(2.0 * self.budget / var_f), self.beta_max)
-
-    def update(self, beta: float, kl: float, var_f: float, third: float) -> float:
-        """Record ``KL(beta)`` and the moments of f under q_beta; return the next beta."""
-        self.history.append((beta, kl))
-        if kl < self.budget:
-            if beta >= self.lo:
-                self.lo, self._lo_kl = beta, max(kl, 0.0)
-        elif beta <= self.hi:
-            self.hi, self._hi_kl = beta, kl
-        step = self._second_order(beta, kl, var_f, third)
-        if step is not None and self.lo < step < self.hi:
-            new = step
-        elif math.isfinite(self.hi):
-            new = self._interpolate()
-        else:
-            new = beta * self.growth if step is None else step
-        if math.isfinite(self.hi):
-            margin = 1e-3 * (self.hi - self.lo)  # stay strictly inside the bracket
-            new = min(max(new, self.lo + margin), self.hi - margin)
-        else:
-            new = max(min(new, max(beta, self.lo) * self.growth), self.lo, 1e-8)
+    def update(self, beta: float, kl: float, var_f: float) -> float:
+        """The next beta after measuring ``KL`` and ``Var_q f`` of the flow at ``beta``."""
+        root = math.sqrt(max(kl, 1e-12))
+        slope = beta * max(var_f, 0.0) / (2.0 * root)  # d sqrt(KL) / d beta, Eq. 5
+        if self._last is not None and abs(beta - self._last[0]) > 1e-6 * beta:
+            secant = (root - self._last[1]) / (beta - self._last[0])
+            slope = max(slope, secant)
+        self._last = (beta, root)
+        if not (slope > 0 and math.isfinite(slope)):
+            return float(min(beta * _MAX_FACTOR, self.beta_max))
+        new = beta - _DAMPING * (root - math.sqrt(self.budget)) / slope
+        new = min(max(new, beta / _MAX_FACTOR), beta * _MAX_FACTOR)
         return float(min(new, self.beta_max))
-
-    def _second_order(self, beta, kl, var_f, third):
-        if not (np.isfinite(kl) and np.isfinite(var_f)) or var_f <= 0 or beta <= 0:
-            return None
-        if kl <= 1e-12:
-            return self.first_beta(var_f)
-        root = math.sqrt(kl)
-        g = root - math.sqrt(self.budget)
-        d1 = beta * var_f                                   # Eq. 5
-        d2 = var_f + beta * third if np.isfinite(third) else math.nan  # Eq. 6
-        g1 = d1 / (2 * root)
-        newton = beta - g / g1
-        if np.isfinite(d2):
-            g2 = d2 / (2 * root) - d1**2 / (4 * root**3)
-            denom = 2 * g1**2 - g * g2
-            if denom > 0:
-                halley = beta - 2 * g * g1 / denom
-                # Trust the third moment only when it agrees with first-order info.
-                if halley > 0 and 0.5 <= (halley - beta) / (newton - beta + 1e-300) <= 2.0:
-                    return halley
-        return newton if newton > 0 else None
-
-    def _interpolate(self):
-        # Linear in sqrt(KL) between the bracket ends (exact in the Gaussian case).
-        a, b = math.sqrt(self._lo_kl), math.sqrt(self._hi_kl)
-        target = math.sqrt(self.budget)
-        if not (b > a):
-            return 0.5 * (self.lo + self.hi)
-        t = min(max((target - a) / (b - a), 0.1), 0.9)
-        return self.lo + t * (self.hi - self.lo)
 
 
 @dataclass(frozen=True)
 class BetaFit:
-    """The flow fitted at one beta of the search, measured against its reference.
+    """An evaluation of the flow at one beta, with the reference there.
 
     Attributes
     ----------
     stats : FlowStatistics or None
-        Monte-Carlo statistics of the flow (``None`` for the start, not yet fitted).
+        Monte-Carlo statistics of the flow (``None`` for the start, not evaluated).
     reference : TiltReference or None
-        The importance-sampling reference at the same beta.
+        The importance-sampling reference at the same beta, from base samples.
+    diagnostics : ImportanceDiagnostics or None
+        The flow's draws as an importance sample of the exact tilt at that beta.
     state : dict
         The flow's ``state_dict``.
+    steps : int
+        Training steps run before this evaluation.
     """
 
     stats: FlowStatistics | None
     reference: TiltReference | None
     state: dict
+    steps: int = 0
+    diagnostics: ImportanceDiagnostics | None = None
 
     @property
     def beta(self) -> float:
@@ -170,91 +152,124 @@ class BetaFit:
 
     def record(self) -> dict:
         """One entry of ``BoltzmannTuner.history_``."""
-        return {**asdict(self.stats), "reference_kl": self.reference.kl,
+        return {**asdict(self.stats), "steps": self.steps, "reference_kl": self.reference.kl,
                 "reference_criterion_mean": self.reference.criterion_mean,
-                "reference_ess": self.reference.ess}
+                "reference_ess": self.reference.ess,
+                "pareto_k": self.diagnostics.pareto_k,
+                "reweighted_criterion_mean": self.diagnostics.criterion_mean}
 
 
 @dataclass
 class SearchResult:
-    """What :func:`run_beta_search` found: ``fits[0]`` is the start, then one per beta."""
+    """What :func:`run_budget_search` found: ``fits[0]`` is the start, then the evaluations."""
 
     fits: list = field(default_factory=list)
     converged: bool = False
     diverged: bool = False
+    steps: int = 0
 
     def best(self, budget: float) -> BetaFit:
-        """The fit to keep: the last one after a divergence, else the closest to budget."""
+        """The fit to keep: the accepted one, the last one after a divergence, else the
+        closest to budget among those that do not under-fit (if any)."""
         fitted = self.fits[1:]
         if not fitted:
             return self.fits[0]
-        if self.diverged:
+        if self.converged or self.diverged:
             return fitted[-1]
-        return min(fitted, key=lambda fit: fit.gap(budget))
+        sound = [fit for fit in fitted
+                 if not fit.diagnostics.under_fits(fit.stats.criterion_mean_se)]
+        return min(sound or fitted, key=lambda fit: fit.gap(budget))
 
 
-def run_beta_search(net: StepNet, draw: Callable[[], tuple], f_ref: np.ndarray,
-                    budget: float, beta: float, search: BetaSearch, *, steps: int,
-                    first_steps: int, max_iter: int, tol: float,
-                    log: Callable[[str], None] | None = None) -> SearchResult:
-    """Alternate fitting ``net``'s flow at ``beta`` and updating ``beta`` (Algorithm 1).
+def _chunk_moments(net: StepNet, n: int) -> tuple[float, float]:
+    """KL and ``Var f`` over the second half of the last run's ``n`` steps."""
+    batches = net.history[-1]["batches"][-max(1, n // 2):]
+    kl = float(np.mean([b["kl_batch"] for b in batches]))
+    mean = np.mean([b["criterion_batch"] for b in batches])
+    var = float(np.mean([b["criterion_sq_batch"] for b in batches]) - mean**2)
+    return kl, var
 
-    ``draw()`` returns ``(log q/p, f)`` at fresh samples of the flow. The search stops
-    once ``|KL - budget| <= max(tol * budget, 2 SE)``, when the bracket collapses, on a
-    diverged fit (the flows fitted before are kept, with a warning) or after
-    ``max_iter`` iterations.
+
+def run_budget_search(net: StepNet, evaluate: Callable[[float], tuple],
+                      f_ref: np.ndarray, budget: float, beta: float, *, max_steps: int,
+                      max_evaluations: int, tol: float, beta_max: float = 1e4,
+                      min_steps: int = 0,
+                      start_beta: float = 0.0,
+                      log: Callable[[str], None] | None = None) -> SearchResult:
+    """Train ``net``'s flow while steering beta to ``KL = budget`` (see the module docstring).
+
+    ``evaluate(beta)`` measures the flow on fresh samples (a :class:`FlowStatistics` and
+    its :class:`ImportanceDiagnostics`); ``start_beta`` is the beta the
+    flow's start was fitted at; no evaluation happens before ``min_steps``. The search
+    stops once an
+    evaluation has ``|KL - budget| <= max(tol * budget, 2 SE)``, after
+    ``max_evaluations`` evaluations, after ``max_steps`` steps, or on a diverged fit (the
+    flows evaluated before are kept, with a warning).
     """
     out = SearchResult(fits=[BetaFit(None, None, copy.deepcopy(net.module_.state_dict()))])
-    for it in range(max_iter):
-        n_steps = first_steps if it == 0 else steps
-        if len(out.fits) > 1 and beta < out.fits[-1].beta:
-            # Warm-start from the fit at the largest beta below this one: a flow tilted
-            # too far keeps a too-high KL for hundreds of steps (seen: 15 % above its
-            # value when approached from below), which misleads the search.
-            below = max((fit for fit in out.fits if fit.beta <= beta), key=lambda f: f.beta)
-            net.module_.load_state_dict(below.state)
-            if below is out.fits[0]:
-                n_steps = first_steps
+    controller = BetaController(budget, beta_max)
+    last_good_beta = None  # beta of the last run that ended finite
+    chunks_since, wait = 0, 1  # chunks since the last evaluation, and chunks to wait
+    while out.steps < max_steps and len(out.fits) <= max_evaluations:
+        n = min(CHUNK, max_steps - out.steps)
         try:
-            net.run(n_steps, beta=beta)
+            net.run(n, beta=beta)
         except DivergenceError as exc:
             out.diverged = True
-            last = out.fits[-1].beta
+            if not (exc.restored and last_good_beta is not None):
+                # Diverged in the first run: go back to the start, fitted at start_beta.
+                net.module_.load_state_dict(out.fits[0].state)
+                last_good_beta = start_beta
+            # Evaluate what is back, so that what is kept is described by its own
+            # statistics (nothing is kept if they are not finite).
+            _evaluate_into(out, evaluate, f_ref, last_good_beta, net, log, budget)
             warnings.warn(
-                f"BoltzmannTuner diverged at beta={beta:.4g} ({exc}); restored the flow "
-                f"fitted at beta={last:.4g}. Lower lr or check the criterion for NaN/inf.",
-                RuntimeWarning, stacklevel=4,
-            )
+                f"BoltzmannTuner diverged at beta={beta:.4g} ({exc}); kept the flow "
+                f"evaluated at beta={out.fits[-1].beta:.4g}. The criterion (or the decoder) "
+                "may return NaN/inf where the tilt goes; or lower lr.", RuntimeWarning,
+                stacklevel=4)
             break
-        stats = FlowStatistics.from_draws(*draw(), beta)
-        fit = BetaFit(stats, tilted_moments(f_ref, beta),
-                      copy.deepcopy(net.module_.state_dict()))
-        out.fits.append(fit)
-        if log is not None:
-            log(f"[BoltzmannTuner] iter {it}: beta={beta:.5g} "
-                f"KL={stats.kl:.4f}±{stats.kl_se:.4f} (budget {budget:.4f}) "
-                f"E_q f={stats.criterion_mean:.4g}")
-        if fit.gap(budget) <= max(tol * budget, 2 * stats.kl_se):
-            out.converged = True
-            break
-        new_beta = search.update(beta, stats.kl, stats.criterion_var, stats.criterion_third)
-        if new_beta == beta:  # bracket collapsed or beta_max reached
-            break
+        last_good_beta = beta
+        out.steps += n
+        kl, var = _chunk_moments(net, n)
+        new_beta = controller.update(beta, kl, var)
+        chunks_since += 1
+        due = (abs(kl - budget) <= tol * budget and chunks_since >= wait
+               and out.steps >= min_steps)
+        if due or out.steps >= max_steps:
+            chunks_since = 0
+            fit = _evaluate_into(out, evaluate, f_ref, beta, net, log, budget)
+            if fit is None:
+                out.diverged = True
+                warnings.warn(
+                    f"BoltzmannTuner diverged at beta={beta:.4g} (non-finite KL or criterion "
+                    f"on the flow's samples); kept the flow evaluated at "
+                    f"beta={out.fits[-1].beta:.4g}. The criterion (or the decoder) returns "
+                    "NaN/inf where the tilt goes: make it finite there.", RuntimeWarning,
+                    stacklevel=4)
+                break
+            if fit.gap(budget) <= max(tol * budget, 2 * fit.stats.kl_se):
+                # The budget is met; accept unless E_q f shows the flow is still in transit
+                # (below what any distribution within this KL reaches: keep training).
+                if not fit.diagnostics.under_fits(fit.stats.criterion_mean_se):
+                    out.converged = True
+                    break
+                wait *= 2  # still travelling: train longer before the next evaluation
+            new_beta = controller.update(beta, fit.stats.kl, fit.stats.criterion_var)
         beta = new_beta
     return out
 
 
-def starting_beta(f_ref: np.ndarray, budget: float, search: BetaSearch) -> float:
-    """First beta of the search, from the reference base samples ``f_ref``.
-
-    The reference's own root of ``KL(beta) = budget`` when the samples resolve it;
-    otherwise the exact Gaussian step ``sqrt(2 C / Var f)``, capped at the largest beta
-    the samples still resolve: an over-tilted flow relaxes slowly, so the search should
-    approach the budget from below.
-    """
-    beta = reference_beta(f_ref, budget)
-    if beta is not None:
-        return beta
-    beta = search.first_beta(float(np.var(f_ref)))
-    resolvable = resolvable_beta(f_ref)
-    return beta if resolvable is None else min(beta, resolvable)
+def _evaluate_into(out: SearchResult, evaluate, f_ref, beta, net, log, budget):
+    """Evaluate the flow at ``beta`` and append it to ``out``; ``None`` if non-finite."""
+    stats, diagnostics = evaluate(beta)
+    if not (np.isfinite(stats.kl) and np.isfinite(stats.criterion_mean)):
+        return None
+    fit = BetaFit(stats, tilted_moments(f_ref, beta), copy.deepcopy(net.module_.state_dict()),
+                  out.steps, diagnostics)
+    out.fits.append(fit)
+    if log is not None:
+        log(f"[BoltzmannTuner] step {out.steps}: beta={beta:.5g} "
+            f"KL={stats.kl:.4f}±{stats.kl_se:.4f} (budget {budget:.4f}) "
+            f"E_q f={stats.criterion_mean:.4g} Pareto k={diagnostics.pareto_k:.2f}")
+    return fit

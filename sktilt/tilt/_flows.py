@@ -1,90 +1,202 @@
-"""The tuned model ``q = T_# p`` as a zuko normalising flow (BTGM Eq. 8-9).
+"""The tuned model ``q = T_# M`` as a zuko normalising flow (BTGM Eq. 8-9).
 
-``T`` is applied to samples of the base ``p`` (its latent space for decoder models), so
-``log q(T(e)) = log p(e) - log|det J_T(e)|``. :class:`TiltFlow` is a
-:class:`zuko.lazy.Flow` over ``T^{-1}``: calling it gives a distribution whose
-``rsample_and_log_prob`` samples *through* ``T`` in one pass, the fast direction of
-every family here:
+``M`` is a learnt Gaussian mixture (:class:`zuko.mixtures.GMM`, diagonal covariances)
+over the base's space (the latent space for decoder models) and ``T`` a stack of
+coupling layers, so ``log q(T(e)) = log M(e) - log|det J_T(e)|``. Why a mixture: the
+tilts the tuner meets are often unions of regions -- ``f = max`` of a curve peaks at
+one of many hours, each a mode of ``q_beta`` -- and a single flow trained by reverse KL
+keeps the few modes nearest its start. A mixture started on the importance-weighted base
+samples (mode-covering) and trained by a stratified reverse KL (every component sampled
+at every step, :meth:`TiltFlow.stratified`) keeps them: on a 32-d decoder whose top 0.1 %
+spreads over 30 outputs, ``E_q f`` rose from 4 % below the top-rho mean to 7 % above.
 
-* ``"realnvp"`` -- affine coupling layers (fast both ways; the default),
+:class:`TiltFlow` is a :class:`zuko.lazy.Flow` over ``T^{-1}``: ``flow()`` is the
+distribution ``q``. The layers ``T`` (0 or more) are:
+
+* ``"realnvp"`` -- affine coupling layers (the default),
 * ``"nsf"`` -- rational-quadratic spline coupling layers,
 * ``"maf"`` -- affine autoregressive layers used in their one-pass direction, i.e. an
-  inverse autoregressive flow (IAF): sampling is one pass, but ``log q`` at an arbitrary
-  point (needed by the score-function gradient) takes ``d`` passes.
+  inverse autoregressive flow (IAF): sampling is one pass, ``log q`` at an arbitrary
+  point takes ``d`` passes.
 
-The layers are built directly (not extracted from zuko's ready-made flows); the last
-one is a global elementwise affine map (:class:`GlobalAffine`), so translating or
-rescaling mass far into a tail is one layer's job. Every flow starts at the identity: the
-output layer of each layer's hyper-network and the affine map are zero.
+They are built directly (not extracted from zuko's ready-made flows) and start at the
+identity (the output layer of each hyper-network is zero). Coupling layers
+(:class:`CouplingLayer`) compute the inverse and its log-determinant in one pass of their
+hyper-network, which zuko's inverse does in two: the density at arbitrary points (the
+"sticking the landing" gradient, the rare-event weights) then costs what sampling costs.
 """
 
 from __future__ import annotations
 
-__all__ = ["FLOWS", "GlobalAffine", "TiltFlow", "build_flow"]
+__all__ = ["FLOWS", "CouplingLayer", "TiltFlow", "build_flow", "components_for"]
 
-import math
 from collections.abc import Sequence
 from functools import partial
 
+import numpy as np
 import torch
 from torch import nn
+from torch.distributions import Transform, constraints
 from zuko.flows.autoregressive import MaskedAutoregressiveTransform
 from zuko.flows.coupling import GeneralCouplingTransform
-from zuko.lazy import Flow, LazyComposedTransform, LazyDistribution, LazyInverse, LazyTransform
-from zuko.transforms import DependentTransform, MonotonicAffineTransform, MonotonicRQSTransform
+from zuko.lazy import (
+    Flow,
+    LazyComposedTransform,
+    LazyInverse,
+    LazyTransform,
+    UnconditionalTransform,
+)
+from zuko.mixtures import GMM
+from zuko.transforms import CouplingTransform, IdentityTransform, MonotonicRQSTransform
 
 #: Flow families accepted by :func:`build_flow` and ``BoltzmannTuner(flow=...)``.
 FLOWS = ("realnvp", "nsf", "maf")
 
-# MonotonicAffineTransform bounds the log-slope to [log 1e-3, -log 1e-3] by squashing it
-# as a / (1 + |a| / L): the global map stays well conditioned.
-_AFFINE_LOG_SLOPE_BOUND = -math.log(1e-3)
+class _InverseCoupling(Transform):
+    """The inverse of a coupling transform, with its log-determinant in the same pass."""
 
+    domain = constraints.real_vector
+    codomain = constraints.real_vector
+    bijective = True
 
-class GlobalAffine(LazyTransform):
-    """Elementwise ``x -> exp(a) * x + b`` with learnt ``a``, ``b`` (zero at start)."""
-
-    def __init__(self, features: int) -> None:
+    def __init__(self, coupling: CouplingTransform):
         super().__init__()
-        self.shift = nn.Parameter(torch.zeros(features))
-        self.log_scale = nn.Parameter(torch.zeros(features))
+        self.coupling = coupling
 
-    @torch.no_grad()
-    def set_(self, shift, scale) -> None:
-        """Set the map to ``x -> scale * x + shift`` (``scale`` in [1e-2, 1e2])."""
-        shift = torch.as_tensor(shift, dtype=self.shift.dtype)
-        log_scale = torch.log(torch.as_tensor(scale, dtype=self.shift.dtype))
-        self.shift.copy_(shift)
-        # invert MonotonicAffineTransform's squashing of the log-slope
-        self.log_scale.copy_(log_scale / (1 - log_scale.abs() / _AFFINE_LOG_SLOPE_BOUND))
+    @property
+    def inv(self) -> Transform:
+        return self.coupling
 
-    def forward(self, c: torch.Tensor | None = None):
-        # DependentTransform sums the log-det over the features.
-        return DependentTransform(MonotonicAffineTransform(self.shift, self.log_scale), 1)
+    def _call(self, y: torch.Tensor) -> torch.Tensor:
+        return self.coupling._inverse(y)
+
+    def _inverse(self, x: torch.Tensor) -> torch.Tensor:
+        return self.coupling(x)
+
+    def log_abs_det_jacobian(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return -self.coupling.log_abs_det_jacobian(x, y)
+
+    def call_and_ladj(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y_a, y_b = self.coupling.split(y)
+        univariate = self.coupling.meta(y_a)  # the one hyper-network pass
+        x_b = univariate.inv(y_b)
+        ladj = -univariate.log_abs_det_jacobian(x_b, y_b)
+        return self.coupling.merge(y_a, x_b, y.shape), ladj
+
+
+class _Coupling(CouplingTransform):
+    @property
+    def inv(self) -> Transform:
+        return _InverseCoupling(self)
+
+
+class CouplingLayer(GeneralCouplingTransform):
+    """zuko's :class:`~zuko.flows.coupling.GeneralCouplingTransform`, one-pass both ways.
+
+    The same layer (hyper-network, mask, univariate transform); only its inverse's
+    ``call_and_ladj`` differs, evaluating the hyper-network once instead of twice.
+    """
+
+    def forward(self, c: torch.Tensor | None = None) -> Transform:
+        return _Coupling(partial(self.meta, c), self.mask)
 
 
 class TiltFlow(Flow):
-    """``q = T_# p`` as a lazy zuko flow; ``flow()`` is the distribution ``q``.
+    """``q = T_# M`` as a lazy zuko flow; ``flow(c)`` is the distribution ``q`` (given ``c``).
 
     Parameters
     ----------
     layers : sequence of LazyTransform
-        The layers of ``T`` in sampling order (base sample to tuned sample).
-    base : LazyDistribution
-        ``p``.
+        The layers of ``T`` in sampling order (mixture sample to tuned sample); may be
+        empty.
+    mixture : zuko.mixtures.GMM
+        ``M``, with diagonal covariances.
     """
 
-    def __init__(self, layers: Sequence[LazyTransform], base: LazyDistribution) -> None:
-        super().__init__(LazyInverse(LazyComposedTransform(*layers)), base)
+    def __init__(self, layers: Sequence[LazyTransform], mixture: GMM) -> None:
+        forward = (LazyComposedTransform(*layers) if layers
+                   else UnconditionalTransform(IdentityTransform))
+        super().__init__(LazyInverse(forward), mixture)
 
     @property
-    def forward_transform(self) -> LazyTransform:
-        """``T`` (base sample to tuned sample), the fast direction."""
-        return self.transform.inv
+    def components(self) -> int:
+        """Number of mixture components ``K``."""
+        return self.base.components
 
-    def global_affine(self) -> GlobalAffine:
-        """The final elementwise affine layer of ``T``."""
-        return next(m for m in self.modules() if isinstance(m, GlobalAffine))
+    def _forward(self, c, batch_shape) -> Transform:
+        # T given the context, broadcast over the extra batch dimensions of the samples.
+        if c is not None:
+            c = c.reshape(c.shape[:1] + (1,) * (len(batch_shape) - 1) + c.shape[1:]).expand(
+                *batch_shape, c.shape[-1])
+        return self.transform(c).inv
+
+    def stratified(self, m: int, c: torch.Tensor | None = None):
+        """Reparameterised samples of every component, and the weights of an exact average.
+
+        ``E_q[h] = sum_k w_k E_{q_k}[h]`` with ``q_k = T_# M_k``: averaging ``h`` over these
+        samples with these weights is unbiased, and differentiable in the mixture weights
+        too (no discrete sampling).
+
+        Returns
+        -------
+        z : tensor of shape (m, K, d), or (n, K, d) with a context ``c`` of shape (n, c)
+            (one sample per component per context row, ``m`` ignored).
+        weights : tensor of shape (m, K) or (n, K), summing to one over all samples.
+        """
+        mixture = self.base(c)
+        e = mixture.base.rsample(() if c is not None else (m,))
+        weights = torch.softmax(mixture.logits, dim=-1)
+        weights = weights.expand(e.shape[:-1]) / (1 if c is not None else m)
+        if c is not None:
+            weights = weights / e.shape[0]
+        return self._forward(c, e.shape[:-1])(e), weights
+
+    def draw(self, n: int, c: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` exact samples of ``q`` (a component index each, then its Gaussian).
+
+        zuko's ``Mixture.sample`` draws every component for every sample; this draws one.
+        A context ``c`` of shape (n, c) gives one sample per row; of shape (1, c), ``n``
+        samples at that one context (the mixture's hyper-network then runs once).
+        """
+        mixture = self.base(c)
+        logits, mean, std = mixture.logits, mixture.base.mean, mixture.base.stddev
+        if c is None or c.shape[0] == 1:
+            index = torch.distributions.Categorical(logits=logits.reshape(-1)).sample((n,))
+            mean, std = mean.reshape(-1, mean.shape[-1]), std.reshape(-1, std.shape[-1])
+            mean, std = mean[index], std[index]
+        else:
+            index = torch.distributions.Categorical(logits=logits).sample()
+            rows = torch.arange(index.shape[0], device=index.device)
+            mean, std = mean[rows, index], std[rows, index]
+        e = mean + std * torch.randn_like(mean)
+        return self._forward(None if c is None else c.expand(n, -1), e.shape[:-1])(e)
+
+    def log_prob(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """``log q(z)`` given the context ``c``: one row per sample, or (1, c) for all."""
+        if c is None or c.shape[0] != 1:
+            return self(c).log_prob(z)
+        e, ladj = self.transform(c.expand(z.shape[0], -1)).call_and_ladj(z)
+        if ladj.dim() == z.dim():  # an elementwise transform (the identity): per feature
+            ladj = ladj.sum(-1)
+        return self.base(c).log_prob(e) + ladj
+
+    @torch.no_grad()
+    def init_mixture_(self, weights, means, stds) -> None:
+        """Set the mixture's weights (K,), means (K, d) and standard deviations (K, d).
+
+        (zuko's ``GMM.initialize`` stores log-variances where the diagonal model expects
+        log-scales; this sets the parameters of :func:`standard_mixture` directly.)
+        """
+        mixture = self.base
+        params = [torch.as_tensor(np.log(weights), dtype=torch.float32),
+                  torch.as_tensor(means, dtype=torch.float32),
+                  torch.as_tensor(np.log(stds), dtype=torch.float32)]
+        if hasattr(mixture, "hyper"):  # conditional: a constant start, as zuko does
+            mixture.hyper[-1].weight.mul_(1e-2)
+            mixture.hyper[-1].bias.copy_(torch.cat([p.flatten() for p in params]))
+        else:
+            for p, value in zip(mixture.phi, params):
+                p.copy_(value)
 
 
 def _zero_output_layer_(layer: nn.Module) -> None:
@@ -99,10 +211,10 @@ def _zero_output_layer_(layer: nn.Module) -> None:
             linears[-1].bias.zero_()
 
 
-def build_layers(features: int, *, flow: str = "realnvp", transforms: int = 4,
+def build_layers(features: int, *, flow: str = "realnvp", transforms: int = 0,
                  hidden_features: Sequence[int] = (64, 64), bins: int = 8,
                  bound: float = 10.0, context: int = 0) -> list[LazyTransform]:
-    """Identity-initialised layers of ``T``, the global affine map last.
+    """Identity-initialised layers of ``T``.
 
     Parameters
     ----------
@@ -111,7 +223,7 @@ def build_layers(features: int, *, flow: str = "realnvp", transforms: int = 4,
     flow : {"realnvp", "nsf", "maf"}
         Family of layers, see the module docstring.
     transforms : int
-        Number of coupling / autoregressive layers (0 keeps only the global affine map).
+        Number of coupling / autoregressive layers (0: ``q`` is the mixture itself).
     hidden_features : sequence of int
         Hidden layer sizes of each hyper-network.
     bins : int
@@ -141,14 +253,42 @@ def build_layers(features: int, *, flow: str = "realnvp", transforms: int = 4,
                 spline = {} if flow == "realnvp" else {
                     "univariate": partial(MonotonicRQSTransform, bound=bound),
                     "shapes": [(bins,), (bins,), (bins - 1,)]}
-                layer = GeneralCouplingTransform(features, context, mask=order % 2 == i % 2,
-                                                 hidden_features=hidden, **spline)
+                layer = CouplingLayer(features, context, mask=order % 2 == i % 2,
+                                      hidden_features=hidden, **spline)
             _zero_output_layer_(layer)
             layers.append(layer)
-    layers.append(GlobalAffine(features))
     return layers
 
 
-def build_flow(base: LazyDistribution, features: int, **kwargs) -> TiltFlow:
-    """An identity-initialised :class:`TiltFlow` over ``base`` (kwargs: :func:`build_layers`)."""
-    return TiltFlow(build_layers(features, **kwargs), base)
+def standard_mixture(features: int, components: int, context: int = 0,
+                     hidden_features: Sequence[int] = (64, 64)) -> GMM:
+    """A diagonal GMM whose every component is ``N(0, I)`` (so ``q = p`` for a latent base)."""
+    mixture = GMM(features, context, components=components, covariance_type="diagonal",
+                  hidden_features=tuple(hidden_features))
+    with torch.no_grad():
+        if context:  # the hyper-network starts constant: zero weights, bias = the params
+            last = mixture.hyper[-1]
+            last.weight.zero_()
+            last.bias.zero_()
+        else:
+            for p in mixture.phi:
+                p.zero_()
+    return mixture
+
+
+def build_flow(features: int, *, components: int = 1, context: int = 0,
+               hidden_features: Sequence[int] = (64, 64), **kwargs) -> TiltFlow:
+    """A :class:`TiltFlow` starting at ``N(0, I)``; ``kwargs`` go to :func:`build_layers`.
+
+    ``components`` is the number ``K`` of mixture components and ``context`` the number of
+    context features (e.g. 1 for a flow conditioned on beta).
+    """
+    return TiltFlow(build_layers(features, context=context, hidden_features=hidden_features,
+                                 **kwargs),
+                    standard_mixture(features, components, context, hidden_features))
+
+
+def components_for(dim: int, n_components="auto") -> int:
+    """Mixture components for a ``dim``-dimensional flow space: ``min(32, 8 + dim // 4)``
+    for ``"auto"`` (the tilts of a 32-d decoder's peak spread over ~30 outputs)."""
+    return min(32, 8 + dim // 4) if n_components == "auto" else int(n_components)

@@ -1,7 +1,7 @@
 """The objectives the tuner's flow is trained on, as :class:`~sktilt._training.StepNet` objectives.
 
-* :class:`TiltObjective` -- for a fixed beta, BTGM (Eq. 7-9) fits ``q = T_# p`` by
-  minimising ``KL(q || p) - beta E_q f``. The KL part is differentiated pathwise
+* :class:`TiltObjective` -- for a fixed beta, BTGM (Eq. 7-9) fits ``q`` by minimising
+  ``KL(q || p) - beta E_q f``. The KL part is differentiated pathwise
   through the flow; the criterion part is pathwise when ``f`` is differentiable and
   otherwise uses the score-function estimator of :mod:`sktilt.gradients`.
 * :class:`WeightedLikelihood` -- minus the log-likelihood of base samples resampled in
@@ -29,24 +29,34 @@ from ._criteria import evaluate_criterion
 from ._flows import TiltFlow
 
 
-def _frozen_log_prob(flow: TiltFlow, z: torch.Tensor) -> torch.Tensor:
-    """``log q(z)`` with the flow's parameters treated as constants (differentiable in z).
+# Mixture components below this weight are left out of the stratified averages.
+_DEAD_WEIGHT = 1e-12
 
-    The "sticking the landing" estimator (Roeder et al., 2017): its gradient vanishes
-    sample by sample once ``q`` equals the target, so the flow settles exactly instead
-    of jittering around it.
+
+def _frozen_log_prob(flow: TiltFlow, z: torch.Tensor, c: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+    """``log q(z)`` (given ``c``) with the flow's parameters treated as constants.
+
+    Differentiable in ``z`` only: the "sticking the landing" estimator (Roeder et al.,
+    2017), whose gradient vanishes sample by sample once ``q`` equals the target, so the
+    flow settles exactly instead of jittering around it.
     """
     frozen = {k: v.detach() for k, v in flow.named_parameters()}
-    return call_with_parameters(flow, _log_prob, frozen, z)
+    return call_with_parameters(flow, _log_prob, frozen, z, c)
 
 
-def _log_prob(flow: TiltFlow, z: torch.Tensor) -> torch.Tensor:
-    return flow().log_prob(z)
+def _log_prob(flow: TiltFlow, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+    return flow.log_prob(z, c)
 
 
 @dataclass
 class TiltObjective:
     """``KL(q || p) - beta E_q f`` on one batch of ``q`` (call with ``beta=``).
+
+    The batch is stratified over the mixture components of ``q``
+    (:meth:`~sktilt.tilt.TiltFlow.stratified`): about ``batch_size / K`` reparameterised
+    samples per component, weighted so that the averages are exact expectations under
+    ``q``, mixture weights included.
 
     Parameters
     ----------
@@ -69,21 +79,28 @@ class TiltObjective:
     sticking_the_landing: bool = True
 
     def __call__(self, flow: TiltFlow, *, beta: float) -> tuple[torch.Tensor, dict]:
-        z, log_q = flow().rsample_and_log_prob((self.batch_size,))
-        log_p_z = self.base.log_prob(z)
-        log_ratio = log_q - log_p_z
-        surrogate_ratio = (_frozen_log_prob(flow, z) - log_p_z if self.sticking_the_landing
-                           else log_ratio)
+        z, weights = flow.stratified(max(1, self.batch_size // flow.components))
+        z, weights = z.reshape(-1, z.shape[-1]), weights.reshape(-1)
+        # A component whose weight underflowed would multiply a -inf log-density by 0.
+        keep = weights > _DEAD_WEIGHT
+        z, weights = z[keep], weights[keep]
+        # One density pass gives log q at the samples; "sticking the landing" takes it
+        # with the parameters frozen (the gradient then flows through z only).
+        log_q = _frozen_log_prob(flow, z) if self.sticking_the_landing else flow().log_prob(z)
+        log_ratio = log_q - self.base.log_prob(z)
+        kl = (weights * log_ratio).sum()
         if self.pathwise:
             f = evaluate_criterion(self.criterion, self.base.to_instance(z))
-            tilt = f.mean()
+            tilt = (weights * f).sum()
         else:
             with torch.no_grad():
-                f = evaluate_criterion(self.criterion, self.base.to_instance(z.detach()))
-            tilt = score_function_surrogate(flow().log_prob(z.detach()), f)
-        loss = surrogate_ratio.mean() - beta * tilt
-        return loss, {"kl_batch": log_ratio.mean().item(),
-                      "criterion_batch": f.mean().item()}
+                exact = flow.draw(self.batch_size)
+                f = evaluate_criterion(self.criterion, self.base.to_instance(exact))
+            tilt = score_function_surrogate(flow().log_prob(exact), f)
+            weights = torch.full_like(f, 1.0 / f.shape[0])
+        loss = kl - beta * tilt
+        return loss, {"kl_batch": kl.item(), "criterion_batch": (weights * f).sum().item(),
+                      "criterion_sq_batch": (weights * f.detach() ** 2).sum().item()}
 
 
 @dataclass

@@ -14,13 +14,16 @@ when ``P(f > t) ≈ rho``.
 
 from __future__ import annotations
 
-__all__ = ["TailEstimate", "importance_tail_probability", "sir_indices", "sir_tail_sample"]
+__all__ = ["TailEstimate", "crude_tail_probability", "importance_tail_probability",
+           "sir_indices", "sir_tail_sample"]
 
 import math
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+from ._reference import pareto_k
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,12 @@ class TailEstimate:
         How many of them exceeded the threshold.
     ess : float
         Effective sample size of the hits' weights, ``(sum w)^2 / sum w^2``.
+    pareto_k : float
+        Pareto ``k`` of the hits' weights (:func:`~sktilt.tilt.pareto_k`): ``>= 0.7`` means
+        the standard error is not reliable.
+    reference_probability, reference_std_error : float
+        The crude Monte-Carlo estimate from the tuner's reference base samples and its
+        standard error (``nan`` when not available): an independent check.
     """
 
     probability: float
@@ -48,6 +57,15 @@ class TailEstimate:
     n_samples: int
     n_hits: int
     ess: float
+    pareto_k: float = math.nan
+    reference_probability: float = math.nan
+    reference_std_error: float = math.nan
+
+    @property
+    def reference_z(self) -> float:
+        """``(probability - reference_probability) / combined standard error``."""
+        se = math.hypot(self.std_error, self.reference_std_error)
+        return (self.probability - self.reference_probability) / se if se > 0 else math.nan
 
     @property
     def relative_error(self) -> float:
@@ -83,7 +101,18 @@ def importance_tail_probability(f_values, log_weights, threshold) -> TailEstimat
     se = float(terms.std(ddof=1) / math.sqrt(n)) if n > 1 else math.inf
     w_hit = terms[hit]
     ess = float(w_hit.sum() ** 2 / (w_hit @ w_hit)) if w_hit.size else 0.0
-    return TailEstimate(prob, se, n, int(hit.sum()), ess)
+    return TailEstimate(prob, se, n, int(hit.sum()), ess, pareto_k(log_w[hit]))
+
+
+def crude_tail_probability(f_values, threshold) -> tuple[float, float]:
+    """Crude Monte-Carlo ``P(f > threshold)`` from samples of ``p``, with its standard error.
+
+    With no hit the standard error is that of one hit (the estimate's resolution).
+    """
+    f = np.asarray(f_values, dtype=np.float64).ravel()
+    hits = int((f > threshold).sum())
+    p = hits / f.size
+    return p, math.sqrt(max(hits, 1)) / f.size
 
 
 def sir_indices(log_weights, n_samples: int, rng: np.random.Generator) -> np.ndarray:
@@ -107,30 +136,35 @@ def sir_indices(log_weights, n_samples: int, rng: np.random.Generator) -> np.nda
 
 
 def sir_tail_sample(x, f_values, log_weights, threshold: float, n_samples: int,
-                    rng: np.random.Generator) -> np.ndarray:
+                    rng: np.random.Generator, *, n_candidates: int | None = None
+                    ) -> np.ndarray:
     """Resample the candidates ``x`` with ``f > threshold`` in proportion to ``w``.
 
     Raises ``ValueError`` when no candidate exceeds the threshold and warns when the
-    effective number of candidates above it is below ``n_samples``.
+    effective number of candidates above it is below ``n_samples``. ``n_candidates`` is
+    how many were drawn in all (``len(f_values)`` by default), for the messages.
 
     Returns
     -------
     X : ndarray of shape (n_samples, ...)
     """
     f_values = np.asarray(f_values)
+    n_candidates = f_values.size if n_candidates is None else n_candidates
     hit = f_values > threshold
     if not hit.any():
         raise ValueError(
             f"no candidate of the tuned model exceeded threshold={threshold!r} among "
-            f"{f_values.size}; lower the threshold, raise oversample, or tune with a "
+            f"{n_candidates}; lower the threshold, raise oversample, or tune with a "
             "larger kl_budget."
         )
-    estimate = importance_tail_probability(f_values, log_weights, threshold)
-    if estimate.ess < n_samples:
+    w = np.exp(np.asarray(log_weights, np.float64)[hit])
+    ess = float(w.sum() ** 2 / (w @ w))
+    if ess < n_samples:
         warnings.warn(
-            f"sample_tail: only {estimate.ess:.0f} effective candidates above the "
-            f"threshold for {n_samples} samples; raise oversample.", RuntimeWarning,
-            stacklevel=3,
+            f"sample_tail: only {ess:.0f} effective candidates above the threshold among "
+            f"{n_candidates} for {n_samples} samples: the resample repeats them. Raise "
+            "oversample, or tune with a kl_budget nearer -log P(f > threshold).",
+            RuntimeWarning, stacklevel=3,
         )
     idx = sir_indices(np.asarray(log_weights)[hit], n_samples, rng)
     return x[hit][idx]

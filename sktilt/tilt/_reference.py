@@ -15,8 +15,12 @@ flow represents ``q_beta`` for the criterion at hand.
 from __future__ import annotations
 
 __all__ = [
+    "ImportanceDiagnostics",
+    "TiltQualityWarning",
     "TiltReference",
+    "importance_diagnostics",
     "pareto_front",
+    "pareto_k",
     "reference_beta",
     "resolvable_beta",
     "tilted_moments",
@@ -26,6 +30,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import genpareto
 
 
 @dataclass(frozen=True)
@@ -155,3 +160,116 @@ def pareto_front(kl, criterion_mean):
             best = crit[i]
     keep = np.asarray(keep, dtype=int)
     return kl[keep], crit[keep]
+
+
+class TiltQualityWarning(UserWarning):
+    """The tuned flow represents the exact tilt ``q_beta`` poorly (see ``diagnostics_``)."""
+
+
+# Pareto k above this: importance weights too heavy-tailed for reliable estimates
+# (Vehtari et al., "Pareto smoothed importance sampling", 2024).
+PARETO_K_THRESHOLD = 0.7
+
+
+def pareto_k(log_weights: np.ndarray) -> float:
+    """Shape ``k`` of a generalised Pareto fit to the largest importance weights.
+
+    The diagnostic of Pareto-smoothed importance sampling (Vehtari et al., 2024): the
+    ``M = min(n / 5, 3 sqrt(n))`` largest weights, less the next one, are fitted by
+    maximum likelihood (:func:`scipy.stats.genpareto.fit`). ``k < 0.5``: estimates from
+    these weights are reliable; ``0.5 <= k < 0.7``: usable; ``k >= 0.7``: the variance of
+    the weights is too large (infinite for ``k >= 0.5`` in the limit), estimates and their
+    standard errors cannot be trusted. ``nan`` for fewer than 20 weights.
+
+    Parameters
+    ----------
+    log_weights : array-like of shape (n,)
+        Log importance weights (any additive constant).
+
+    Returns
+    -------
+    k : float
+    """
+    log_w = np.asarray(log_weights, dtype=np.float64).ravel()
+    log_w = log_w[np.isfinite(log_w)]
+    n = log_w.size
+    m = int(min(n / 5, 3 * math.sqrt(n)))
+    if m < 20:
+        return math.nan
+    log_w = np.sort(log_w)[-(m + 1):]
+    w = np.exp(log_w - log_w[-1])
+    exceedances = w[1:] - w[0]
+    if exceedances.max() < 1e-8:
+        return -math.inf  # equal weights (up to rounding): no tail at all
+    k, _, _ = genpareto.fit(exceedances, floc=0.0)
+    return float(k)
+
+
+@dataclass(frozen=True)
+class ImportanceDiagnostics:
+    """How far a fitted flow ``q`` is from the exact tilt, and whether that matters.
+
+    Attributes
+    ----------
+    pareto_k : float
+        :func:`pareto_k` of the weights ``p exp(beta f) / q`` at draws of ``q``. ``>= 0.7``:
+        ``q`` is lighter-tailed than ``q_beta`` or misses part of it, so expectations under
+        ``q_beta`` cannot be estimated by reweighting ``q`` (usual for mode-seeking fits;
+        the rare-event methods use a defensive mixture instead).
+    ess_fraction : float
+        Effective sample size of those weights over the number of draws.
+    criterion_mean : float
+        ``E_{q_beta} f`` by self-normalised importance weights from ``q``.
+    tail_mean, tail_mean_se : float
+        Mean of ``f`` over the top ``exp(-KL)`` fraction of the reference base samples
+        (``nan`` when fewer than 10 samples are in it), and its standard error. ``q_beta``
+        maximises ``E f`` among distributions within ``KL`` of ``p``, so a good fit has
+        ``E_q f >= tail_mean``.
+    optimality_margin : float
+        ``E_q f - tail_mean``: negative beyond noise means the flow under-fits the tilt.
+    """
+
+    pareto_k: float
+    ess_fraction: float
+    criterion_mean: float
+    tail_mean: float = math.nan
+    tail_mean_se: float = math.nan
+    optimality_margin: float = math.nan
+
+    def under_fits(self, criterion_mean_se: float) -> bool:
+        """Whether ``E_q f`` falls short of ``tail_mean`` by more than 2 standard errors."""
+        se = math.hypot(criterion_mean_se, self.tail_mean_se)
+        return bool(self.optimality_margin < -2 * se)
+
+
+def importance_diagnostics(log_ratio: np.ndarray, f: np.ndarray, beta: float,
+                           f_ref: np.ndarray | None = None) -> ImportanceDiagnostics:
+    """Diagnostics of ``q`` against the exact tilt from draws of ``q``.
+
+    Parameters
+    ----------
+    log_ratio : array of shape (n,)
+        ``log q(x) - log p(x)`` at draws ``x ~ q``.
+    f : array of shape (n,)
+        The criterion at the same draws.
+    beta : float
+    f_ref : array of shape (m,) or None
+        The criterion at base samples: gives the top-``exp(-KL)`` tail mean.
+
+    Returns
+    -------
+    ImportanceDiagnostics
+    """
+    f = np.asarray(f, np.float64)
+    log_ratio = np.asarray(log_ratio, np.float64)
+    log_w = beta * f - log_ratio
+    w = np.exp(log_w - log_w.max())
+    w /= w.sum()
+    tail = (math.nan, math.nan)
+    if f_ref is not None:
+        n_top = int(np.exp(-max(log_ratio.mean(), 0.0)) * len(f_ref))
+        if n_top >= 10:
+            top = np.partition(f_ref, len(f_ref) - n_top)[-n_top:]
+            tail = (float(top.mean()), float(top.std(ddof=1) / math.sqrt(n_top)))
+    return ImportanceDiagnostics(pareto_k(log_w), float(1.0 / (w @ w) / w.size),
+                                 float(w @ f), tail[0], tail[1], float(f.mean() - tail[0]))

@@ -2,16 +2,21 @@
 
 :class:`TiltedModelMixin` holds what a fitted :class:`~sktilt.BoltzmannTuner` offers once
 its flow is trained, written against three attributes: ``base_`` (the base ``p``),
-``flow_`` (a zuko lazy distribution, ``flow_()`` being ``q_beta``) and ``start_flow_``
+``flow_`` (the tuned model, with ``draw(n)`` and ``log_prob(z)``) and ``start_flow_``
 (the defensive component of the rare-event estimators), plus ``beta_``,
-``log_partition_``, ``criterion``, ``n_reference_samples``, ``random_state`` and
-``device``. Any object carrying those (a tuner, a point of a fitted path) gets the
-same methods.
+``log_partition_``, ``_reference_f`` (the criterion at the fit's reference base
+samples), ``criterion``, ``random_state`` and ``device``. Any object carrying those (a
+tuner, a point of a fitted path) gets the same methods.
 """
 
 from __future__ import annotations
 
 __all__ = ["TiltedModelMixin"]
+
+import math
+import warnings
+from dataclasses import replace
+from numbers import Real
 
 import numpy as np
 import torch
@@ -21,12 +26,26 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from .._random import resolve_seed, torch_seeded
 from .._utils import check_n_samples, draw_in_chunks, to_numpy
 from ._criteria import evaluate_criterion
-from ._rare_events import importance_tail_probability, sir_tail_sample
+from ._rare_events import crude_tail_probability, importance_tail_probability, sir_tail_sample
+from ._reference import TiltQualityWarning
 from ._reference import tilted_moments
 from ._sampling import draw_base, draw_defensive, draw_flow
 
 # Rows per chunk of sample(): bounds memory beyond the output.
 _SAMPLE_CHUNK = 65536
+# A tail probability further than this many standard errors from the reference's crude
+# estimate is reported and its error bar widened (a 5 % false-alarm rate, at the cost
+# of a widening by at most about this many standard errors).
+_CONSISTENCY_Z = 2.0
+# sample_tail(oversample="auto"): candidates per returned sample in each round, and at most.
+_AUTO_ROUND, _AUTO_MAX = 4, 1000
+
+
+def _check_threshold(threshold) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, Real) or not math.isfinite(
+            threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}.")
+    return float(threshold)
 
 
 def _latent_or_unfitted(model) -> bool:
@@ -52,7 +71,7 @@ class TiltedModelMixin:
         betas : array-like of float
             Inverse temperatures at which to evaluate the reference.
         n_samples : int, default=None
-            Base samples to draw; ``None`` means ``n_reference_samples``. More samples
+            Base samples to draw; ``None`` means as many as the fit used. More samples
             extend the range of betas where the reference is reliable.
         random_state : int, RandomState instance or None, default=None
             Seed of the base samples; ``None`` means the estimator's ``random_state``.
@@ -64,7 +83,7 @@ class TiltedModelMixin:
             reference is trustworthy where it is large, say > 100).
         """
         check_is_fitted(self)
-        n = self.n_reference_samples if n_samples is None else check_n_samples(n_samples)
+        n = len(self._reference_f) if n_samples is None else check_n_samples(n_samples)
         with torch_seeded(resolve_seed(self.random_state, random_state)):
             _, f = draw_base(self.base_, self.criterion, n, torch.device(self.device))
         refs = [tilted_moments(f, float(b)) for b in np.atleast_1d(betas)]
@@ -78,7 +97,7 @@ class TiltedModelMixin:
         flow, base = self.flow_, self.base_
 
         def draw(m):
-            z = flow().sample((m,))
+            z = flow.draw(m)
             return (to_numpy(z if latent else base.to_instance(z)),)
 
         with torch_seeded(resolve_seed(self.random_state, random_state)), torch.no_grad():
@@ -126,16 +145,20 @@ class TiltedModelMixin:
 
         Unbiased: ``mean_i w_i 1{f(x_i) > t}`` with ``w = p / r`` (latent densities for
         latent bases, where the event is the same) and ``r`` the defensive mixture
-        ``(1 - defensive) q_beta + defensive q_start``. Most efficient when the budget
-        was ``quantile_budget(rho)`` with ``rho`` near the probability sought.
+        ``(1 - defensive) q_beta + (2/3) defensive q_start + (1/3) defensive p``. Most
+        efficient when the budget was ``quantile_budget(rho)`` with ``rho`` near the
+        probability sought.
 
-        ``q_start`` is the flow fitted at the start of ``fit`` (``start_flow_``): with
-        ``init="likelihood"`` it covers every tail mode that the reference base
-        samples contain. ``q_beta`` seeks modes and can miss small ones; alone, it then
-        underestimates the probability and its standard error (seen: -12 % on average
-        at a claimed 3 % on the benchmark decoder, whose tail has several modes). The mixture
-        bounds the weights there: the estimate is right on average and its standard
-        error honest, at the price of a larger standard error.
+        ``q_beta`` seeks modes and can miss small ones; alone, it then underestimates
+        the probability *and* its standard error. ``q_start`` (``start_flow_``, fitted to
+        the weighted reference base samples) covers the modes those samples contain, and
+        ``p`` itself bounds every weight by ``3 / defensive``: a region both flows miss is
+        still sampled, so the standard error reports the variance it costs. The result
+        also carries the Pareto ``k`` of the hits' weights and the crude estimate from
+        the reference base samples; when the two estimates disagree beyond 2 standard
+        errors a :class:`~sktilt.tilt.TiltQualityWarning` says so and the standard error
+        is widened to cover the disagreement (the sample variance cannot see a missed
+        region).
 
         Parameters
         ----------
@@ -144,7 +167,8 @@ class TiltedModelMixin:
         n_samples : int, default=100_000
             Samples of the proposal to draw.
         defensive : float in [0, 1), default=0.3
-            Fraction of the samples drawn from ``q_start``; 0 uses ``q_beta`` alone.
+            Fraction of the samples drawn from ``q_start`` and ``p``; 0 uses ``q_beta``
+            alone (biased where it misses a mode, with an over-confident error).
         random_state : int, RandomState instance or None, default=None
             ``None`` uses the estimator's ``random_state``.
 
@@ -152,13 +176,29 @@ class TiltedModelMixin:
         -------
         estimate : TailEstimate
             ``probability``, ``std_error`` (unpacks as ``p, se = ...``),
-            ``relative_error``, ``n_hits``, ``ess`` (effective sample size of the hits).
+            ``relative_error``, ``n_hits``, ``ess``, ``pareto_k`` and the reference check.
         """
         check_is_fitted(self)
         n = check_n_samples(n_samples)
+        threshold = _check_threshold(threshold)
         with torch_seeded(resolve_seed(self.random_state, random_state)):
             log_w, f, _ = self._draw_proposal(n, defensive)
-        return importance_tail_probability(f, log_w, float(threshold))
+        estimate = importance_tail_probability(f, log_w, threshold)
+        crude, crude_se = crude_tail_probability(self._reference_f, threshold)
+        estimate = replace(estimate, reference_probability=crude, reference_std_error=crude_se)
+        if abs(estimate.reference_z) > _CONSISTENCY_Z:
+            # The proposal misses part of the event: the sample variance cannot see it,
+            # so the error bar widens to the disagreement.
+            widened = math.hypot(estimate.std_error, estimate.probability - crude)
+            warnings.warn(
+                f"tail_probability({threshold:.4g}) = {estimate.probability:.3g} ± "
+                f"{estimate.std_error:.2g} disagrees with the crude estimate of the reference "
+                f"base samples, {crude:.3g} ± {crude_se:.2g} (z = {estimate.reference_z:.1f}): "
+                f"the proposal misses part of the event; the standard error is widened to "
+                f"{widened:.2g}. Refit with more n_components, or a kl_budget nearer "
+                "-log P.", TiltQualityWarning, stacklevel=2)
+            estimate = replace(estimate, std_error=widened)
+        return estimate
 
     def _draw_proposal(self, n, defensive, keep_x=False):
         """``log p/r``, ``f`` (and ``x``) at ``n`` draws of the defensive mixture ``r``."""
@@ -169,18 +209,20 @@ class TiltedModelMixin:
             log_ratio, f, x = draw_flow(self.flow_, self.base_, self.criterion, n,
                                         keep_x=keep_x)
             return -log_ratio, f, x
-        return draw_defensive(self.flow_, self.start_flow_, defensive, self.base_,
+        fractions = (1.0 - defensive, 2.0 * defensive / 3.0, defensive / 3.0)
+        return draw_defensive(self.flow_, self.start_flow_, fractions, self.base_,
                               self.criterion, n, keep_x=keep_x)
 
-    def sample_tail(self, n_samples, threshold, *, oversample=10, defensive=0.3,
+    def sample_tail(self, n_samples, threshold, *, oversample="auto", defensive=0.3,
                     random_state=None):
         """Draw from ``p`` restricted to ``f(x) > threshold`` (sampling-importance-resampling).
 
-        ``n_samples * oversample`` candidates are drawn from the proposal of
-        :meth:`tail_probability`; those above the threshold are resampled with
-        replacement in proportion to ``p / r``. The draws are approximate (exact as
-        ``oversample`` grows); a warning is raised when the effective number of distinct
-        candidates is below ``n_samples``.
+        Candidates are drawn from the proposal of :meth:`tail_probability`; those above
+        the threshold are resampled with replacement in proportion to ``p / r``. With
+        ``oversample="auto"`` candidates are drawn in rounds until the effective number
+        of candidates above the threshold reaches ``n_samples`` (so that the resample is
+        about as informative as ``n_samples`` exact draws), up to ``1000 n_samples``
+        candidates; a warning says when that was not enough.
 
         Parameters
         ----------
@@ -188,11 +230,10 @@ class TiltedModelMixin:
             Number of samples to return.
         threshold : float
             The threshold ``t`` on the criterion.
-        oversample : int, default=10
-            Candidates drawn per returned sample.
+        oversample : int or "auto", default="auto"
+            Candidates drawn per returned sample; ``"auto"`` adapts it (see above).
         defensive : float in [0, 1), default=0.3
-            Fraction of the candidates drawn from ``q_start``, see
-            :meth:`tail_probability`; it keeps the modes that ``q_beta`` misses.
+            See :meth:`tail_probability`; it keeps the modes that ``q_beta`` misses.
         random_state : int, RandomState instance or None, default=None
             ``None`` uses the estimator's ``random_state``.
 
@@ -202,12 +243,24 @@ class TiltedModelMixin:
         """
         check_is_fitted(self)
         n = check_n_samples(n_samples)
-        oversample = check_n_samples(oversample, "oversample")
+        threshold = _check_threshold(threshold)
+        if oversample != "auto":
+            oversample = check_n_samples(oversample, "oversample")
         seed = resolve_seed(self.random_state, random_state)
+        round_size = n * (oversample if oversample != "auto" else _AUTO_ROUND)
+        max_candidates = round_size if oversample != "auto" else _AUTO_MAX * n
+        parts, drawn, ess = [], 0, 0.0
         with torch_seeded(seed):
-            log_w, f, x = self._draw_proposal(n * oversample, defensive, keep_x=True)
-        return sir_tail_sample(x, f, log_w, float(threshold), n,
-                               np.random.default_rng(seed))
+            while drawn < max_candidates and ess < n:
+                log_w, f, x = self._draw_proposal(round_size, defensive, keep_x=True)
+                hit = f > threshold
+                parts.append((log_w[hit], f[hit], x[hit]))
+                drawn += round_size
+                w = np.exp(np.concatenate([p[0] for p in parts]))
+                ess = float(w.sum() ** 2 / (w @ w)) if w.size else 0.0
+        log_w, f, x = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        return sir_tail_sample(x, f, log_w, threshold, n, np.random.default_rng(seed),
+                               n_candidates=drawn)
 
     # ---------------------------------------------------------------- score
     def score_samples(self, X):

@@ -12,6 +12,7 @@ import copy
 import math
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -20,24 +21,41 @@ from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import ProgressBar
 
 from .._random import draw_seed, torch_seeded
-from .._training import CosineDecay, StepNet
+from .._training import CosineDecay, EpochProgress, StepNet
 from ._bases import Base, as_base
-from ._beta_search import BetaSearch, SearchResult, run_beta_search, starting_beta
+from ._beta_search import CHUNK, SearchResult, run_budget_search, starting_beta
 from ._criteria import detect_gradient
-from ._flows import FLOWS, TiltFlow, build_flow
+from ._flows import FLOWS, TiltFlow, build_flow, components_for
 from ._objective import TiltObjective, WeightedLikelihood
-from ._reference import resolvable_beta, tilted_moments
-from ._sampling import FlowStatistics, draw_base, draw_flow, moment_match_init, tilted_samples
+from ._reference import (
+    TiltQualityWarning,
+    importance_diagnostics,
+    resolvable_beta,
+    tilted_moments,
+)
+from ._sampling import FlowStatistics, draw_base, draw_flow, init_mixture, tilted_samples
 from ._tilted import TiltedModelMixin
 
-# The learning rate decays to this fraction over each beta iteration's steps.
+# The likelihood start: its steps, and the fraction its learning rate decays to.
+_LIKELIHOOD_STEPS = 50
 _FINAL_LR_FRACTION = 0.1
+# n_steps="auto": the largest number of steps of the search, a base plus per dimension;
+# no fit is accepted before _MIN_STEPS_PER_DIM steps per dimension (a mixture in a large
+# latent space settles slowly, and the optimality check cannot always tell).
+_AUTO_STEPS, _AUTO_STEPS_PER_DIM, _MIN_STEPS_PER_DIM = 1000, 20, 10
+# n_reference_samples="auto": this many per 32 dimensions.
+_AUTO_REFERENCE = 100_000
 # The likelihood start fits the weighted reference samples at a beta they resolve with
 # at least this effective sample size, so that it does not memorise a handful of them.
 _START_MIN_ESS = 500.0
+
+
+def _evaluate(flow: TiltFlow, base: Base, criterion, n: int, f_ref, beta: float):
+    log_ratio, f, _ = draw_flow(flow, base, criterion, n)
+    return (FlowStatistics.from_draws(log_ratio, f, beta),
+            importance_diagnostics(log_ratio, f, beta, f_ref))
 
 
 @dataclass
@@ -74,43 +92,50 @@ class BoltzmannTuner(TiltedModelMixin, BaseEstimator):
         gradient path) score-function gradients. See :mod:`sktilt.tilt`.
     kl_budget : float, default=1.0
         Target ``KL(q || p)`` in nats; ``quantile_budget(rho)`` gives ``-log(rho)``.
+    n_components : int or "auto", default="auto"
+        Number ``K`` of components of the Gaussian mixture the flow starts from (see
+        :class:`~sktilt.tilt.TiltFlow`): a tilt that is a union of regions (the peak of
+        a curve reached at one of many hours) needs one per region it keeps.
+        ``"auto"`` is ``min(32, 8 + d // 4)`` for a ``d``-dimensional flow space.
     flow : {"realnvp", "nsf", "maf"}, default="realnvp"
-        Flow family (see :mod:`sktilt.tilt`).
-    n_transforms : int, default=4
-        Number of coupling / autoregressive layers.
+        Family of the layers on top of the mixture (see :mod:`sktilt.tilt`).
+    n_transforms : int, default=0
+        Number of coupling / autoregressive layers on top of the mixture (0: ``q`` is the
+        mixture). Layers reshape components beyond Gaussians, at a cost per step and per
+        sample.
     hidden_features : tuple of int, default=(64, 64)
-        Hidden sizes of the flow's hyper-networks.
+        Hidden sizes of the layers' hyper-networks.
     init : {"likelihood", "moments"}, default="likelihood"
-        Start of the flow. ``"moments"`` sets its global affine map to the first
-        ``q_beta``'s mean and scale, estimated by importance weighting the reference
-        base samples. ``"likelihood"`` then also fits the flow to those weighted
-        samples by maximum likelihood for ``n_steps`` steps (forward KL, which covers
-        every mode the samples see) before the reverse-KL steps, which seek modes: a
-        multi-modal ``q_beta`` (e.g. peaks reached at different hours of a curve)
-        otherwise keeps only the mode nearest the start.
+        Start of the flow. ``"moments"`` clusters the reference base samples, resampled
+        in proportion to their tilt weights, into the mixture's components.
+        ``"likelihood"`` then also fits the flow to those weighted samples by maximum
+        likelihood for a few steps (forward KL, which covers every mode the samples see)
+        before the reverse-KL steps, which seek modes.
     gradient : {"auto", "pathwise", "score"}, default="auto"
         Estimator of the criterion's gradient; ``"auto"`` detects differentiability.
     batch_size : int, default=256
-        Samples of ``q`` per optimisation step.
-    n_steps : int, default=300
-        Optimisation steps per beta iteration; later iterations warm-start from the
-        previous flow. The likelihood start takes as many again (with
-        ``init="moments"`` the first iteration runs twice as many instead).
-    lr : float, default=5e-3
+        Samples of ``q`` per optimisation step (spread over the mixture's components).
+    n_steps : int or "auto", default="auto"
+        Largest number of optimisation steps of the search. Beta is updated every 25
+        steps while the flow trains (see :mod:`sktilt.tilt`), and the search stops as
+        soon as an evaluation meets the budget, so fits usually take far fewer.
+        ``"auto"`` is ``1000 + 20 d``.
+    lr : float, default=1e-2
         Adam learning rate of the flow.
     max_beta_iter : int, default=8
-        Largest number of beta updates.
+        Largest number of evaluations of the flow (each decides whether the budget is
+        met).
     tol : float, default=0.02
-        Relative tolerance on KL; the search stops once
+        Relative tolerance on KL; the search stops once an evaluation has
         ``|KL - budget| <= max(tol * budget, 2 * standard error)``. Where ``KL`` grows
-        as ``beta^2`` this pins beta within ``tol / 2``. Flows refitted at the same
-        beta from different starts differ by 1 to 3 % in KL when ``q_beta`` has
-        several modes, so a much smaller ``tol`` mostly buys more iterations.
+        as ``beta^2`` this pins beta within ``tol / 2``.
     n_eval_samples : int, default=32768
-        Samples of ``q`` to estimate KL and the moments of f after each beta.
-    n_reference_samples : int, default=100_000
+        Samples of ``q`` for each evaluation (KL and the moments of f).
+    n_reference_samples : int or "auto", default="auto"
         Samples of ``p`` for the importance-sampling reference (BTGM App. C), which
-        also gives the starting beta.
+        gives the starting beta, the mixture's start and the optimality check of the
+        fit. ``"auto"`` is ``100_000 (1 + d // 32)``: the check needs the top
+        ``exp(-kl_budget)`` of them, and larger latents need it more.
     beta_max : float, default=1e4
         Largest beta tried; a budget not reached there is reported unreachable.
     callbacks : list of skorch callbacks or None, default=None
@@ -152,6 +177,11 @@ class BoltzmannTuner(TiltedModelMixin, BaseEstimator):
         Gradient estimator used for the criterion.
     reference_ : TiltReference
         Importance-sampling reference of ``q_beta_`` from base samples.
+    diagnostics_ : ImportanceDiagnostics
+        How the fitted flow compares with the exact ``q_beta_``: the Pareto ``k`` of its
+        importance weights, the reweighted ``E_{q_beta} f``, and the optimality check
+        ``E_q f >= tail_mean`` (a :class:`~sktilt.tilt.TiltQualityWarning` when it fails
+        beyond noise).
     log_partition_ : float
         Reference ``log Z(beta_) = log E_p exp(beta_ f)``.
     base_ : Base
@@ -188,18 +218,20 @@ class BoltzmannTuner(TiltedModelMixin, BaseEstimator):
         "base_sampler": "no_validation",
         "criterion": [callable],
         "kl_budget": [Interval(Real, 0, None, closed="neither")],
+        "n_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "flow": [StrOptions(set(FLOWS))],
         "n_transforms": [Interval(Integral, 0, None, closed="left")],
         "hidden_features": ["array-like", tuple],
         "init": [StrOptions({"likelihood", "moments"})],
         "gradient": [StrOptions({"auto", "pathwise", "score"})],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "n_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "max_beta_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_eval_samples": [Interval(Integral, 2, None, closed="left")],
-        "n_reference_samples": [Interval(Integral, 2, None, closed="left")],
+        "n_reference_samples": [Interval(Integral, 2, None, closed="left"),
+                                StrOptions({"auto"})],
         "beta_max": [Interval(Real, 0, None, closed="neither")],
         "callbacks": [list, None],
         "device": [str, torch.device],
@@ -213,18 +245,19 @@ class BoltzmannTuner(TiltedModelMixin, BaseEstimator):
         criterion,
         *,
         kl_budget=1.0,
+        n_components="auto",
         flow="realnvp",
-        n_transforms=4,
+        n_transforms=0,
         hidden_features=(64, 64),
         init="likelihood",
         gradient="auto",
         batch_size=256,
-        n_steps=300,
-        lr=5e-3,
+        n_steps="auto",
+        lr=1e-2,
         max_beta_iter=8,
         tol=0.02,
         n_eval_samples=32768,
-        n_reference_samples=100_000,
+        n_reference_samples="auto",
         beta_max=1e4,
         callbacks=None,
         device="cpu",
@@ -234,6 +267,7 @@ class BoltzmannTuner(TiltedModelMixin, BaseEstimator):
         self.base_sampler = base_sampler
         self.criterion = criterion
         self.kl_budget = kl_budget
+        self.n_components = n_components
         self.flow = flow
         self.n_transforms = n_transforms
         self.hidden_features = hidden_features
@@ -274,23 +308,32 @@ class BoltzmannTuner(TiltedModelMixin, BaseEstimator):
         device = torch.device(self.device)
         with torch_seeded(seed):
             gradient = self._detect_gradient(base, device)
-            eps_ref, f_ref = draw_base(base, self.criterion, self.n_reference_samples, device)
-            search = BetaSearch(float(self.kl_budget), beta_max=float(self.beta_max))
-            beta = starting_beta(f_ref, float(self.kl_budget), search)
-            flow = self._start_flow(base, eps_ref, f_ref, beta, device)
+            eps_ref, f_ref = draw_base(base, self.criterion, self._n_reference(base), device)
+            budget = float(self.kl_budget)
+            beta = starting_beta(f_ref, budget, float(self.beta_max))
+            flow, beta_start = self._start_flow(base, eps_ref, f_ref, beta, device,
+                                                np.random.default_rng(seed))
             start_flow = copy.deepcopy(flow)
             net = self._tilt_net(flow, base, gradient, device)
-            result = run_beta_search(
-                net, lambda: draw_flow(net.module_, base, self.criterion,
-                                       self.n_eval_samples)[:2],
-                f_ref, float(self.kl_budget), beta, search, steps=self.n_steps,
-                # a moment-matched start has not travelled yet: twice the steps
-                first_steps=self.n_steps * (2 if self.init == "moments" else 1),
-                max_iter=self.max_beta_iter, tol=self.tol,
+            evaluate = partial(_evaluate, net.module_, base, self.criterion,
+                               self.n_eval_samples, f_ref)
+            result = run_budget_search(
+                net, evaluate, f_ref, budget, beta, max_steps=self._max_steps(base),
+                min_steps=min(_MIN_STEPS_PER_DIM * base.dim, self._max_steps(base)),
+                max_evaluations=self.max_beta_iter, tol=self.tol,
+                beta_max=float(self.beta_max), start_beta=beta_start,
                 log=print if self.verbose else None)
             self._set_fitted(base, base_estimator, _Fitted(gradient, net, start_flow,
                                                            result, f_ref))
         return self
+
+    def _n_reference(self, base: Base) -> int:
+        return (_AUTO_REFERENCE * (1 + base.dim // 32) if self.n_reference_samples == "auto"
+                else int(self.n_reference_samples))
+
+    def _max_steps(self, base: Base) -> int:
+        return (_AUTO_STEPS + _AUTO_STEPS_PER_DIM * base.dim if self.n_steps == "auto"
+                else int(self.n_steps))
 
     def _resolve_base(self, X) -> tuple[Base, object]:
         base_sampler, base_estimator = self.base_sampler, None
@@ -318,32 +361,39 @@ class BoltzmannTuner(TiltedModelMixin, BaseEstimator):
         z = base.sample(8, device=device).requires_grad_(True)
         return detect_gradient(self.criterion, base.to_instance(z), self.gradient)
 
-    def _start_flow(self, base: Base, eps_ref, f_ref, beta: float, device) -> TiltFlow:
-        """The flow before the beta search (see ``init``)."""
-        flow = build_flow(base.lazy(), base.dim, flow=self.flow, transforms=self.n_transforms,
+    def _start_flow(self, base: Base, eps_ref, f_ref, beta: float, device, rng
+                    ) -> tuple[TiltFlow, float]:
+        """The flow before the search (see ``init``), and the beta it was fitted at."""
+        flow = build_flow(base.dim, components=components_for(base.dim, self.n_components),
+                          flow=self.flow,
+                          transforms=self.n_transforms,
                           hidden_features=self.hidden_features).to(device)
-        moment_match_init(flow, eps_ref, f_ref, beta)
+        # At a beta the reference samples resolve well, so that the start does not
+        # memorise a handful of them.
+        resolvable = resolvable_beta(f_ref, min_ess=_START_MIN_ESS)
+        beta_start = beta if resolvable is None else min(beta, resolvable)
+        init_mixture(flow, eps_ref, f_ref, beta_start, rng)
         if self.init == "likelihood":
-            resolvable = resolvable_beta(f_ref, min_ess=_START_MIN_ESS)
-            beta_init = beta if resolvable is None else min(beta, resolvable)
-            samples, probs = tilted_samples(eps_ref, f_ref, beta_init, device)
+            samples, probs = tilted_samples(eps_ref, f_ref, beta_start, device)
             self._net(flow, WeightedLikelihood(self.batch_size), device, user=False).run(
-                self.n_steps, samples=samples, probs=probs)
-        return flow
+                _LIKELIHOOD_STEPS, samples=samples, probs=probs)
+        return flow, beta_start
 
     def _tilt_net(self, flow: TiltFlow, base: Base, gradient: str, device) -> StepNet:
         objective = TiltObjective(base, self.criterion, self.batch_size,
                                   pathwise=gradient == "pathwise")
-        return self._net(flow, objective, device, user=True)
+        return self._net(flow, objective, device, user=True, max_steps=self._max_steps(base))
 
-    def _net(self, flow, objective, device, *, user: bool) -> StepNet:
-        callbacks = [("lr_decay", CosineDecay(_FINAL_LR_FRACTION))]
+    def _net(self, flow, objective, device, *, user: bool, max_steps: int = 0) -> StepNet:
+        callbacks = [("lr_decay", CosineDecay(_FINAL_LR_FRACTION))] if not user else []
         if user:
             callbacks += [clone(cb) if hasattr(cb, "get_params") else copy.deepcopy(cb)
                           for cb in (self.callbacks or [])]
-        if self.verbose:
-            callbacks.append(ProgressBar())
+        if self.verbose and user:
+            callbacks.append(EpochProgress(total=-(-max_steps // CHUNK),
+                                           desc="BoltzmannTuner", across_runs=True))
         return StepNet(flow, objective, optimizer=torch.optim.Adam, lr=self.lr,
+                       optimizer__fused=True if str(device) == "cpu" else None,
                        device=str(device), verbose=int(self.verbose > 1),
                        callbacks=callbacks).initialize()
 
@@ -352,9 +402,12 @@ class BoltzmannTuner(TiltedModelMixin, BaseEstimator):
         best = fitted.result.best(budget)
         fitted.net.module_.load_state_dict(best.state)
         stats = best.stats
-        if stats is None:  # nothing fitted (diverged at once): measure the start
-            stats = FlowStatistics.from_draws(*draw_flow(
-                fitted.net.module_, base, self.criterion, self.n_eval_samples)[:2], 0.0)
+        if stats is None:
+            raise FloatingPointError(
+                "BoltzmannTuner could not fit any flow: training diverged and even the "
+                "flow's start gives non-finite statistics, so there is no model to keep. "
+                "The criterion or the decoder returns NaN/inf near the base model's tail; "
+                "make it finite there, or lower lr.")
         self.base_ = base
         if base_estimator is not None:
             self.base_estimator_ = base_estimator
@@ -372,6 +425,16 @@ class BoltzmannTuner(TiltedModelMixin, BaseEstimator):
         self.criterion_std_ = math.sqrt(max(stats.criterion_var, 0.0))
         self.reference_ = tilted_moments(fitted.f_ref, self.beta_)
         self.log_partition_ = self.reference_.log_partition
+        self.diagnostics_ = best.diagnostics
+        self._reference_f = fitted.f_ref  # the crude check of tail_probability
+        if best.diagnostics.under_fits(stats.criterion_mean_se):
+            d = best.diagnostics
+            warnings.warn(
+                f"The fitted flow under-fits q_beta: E_q f = {stats.criterion_mean:.4g} is "
+                f"below {d.tail_mean:.4g}, the mean of the top exp(-KL) of the base samples "
+                "that any distribution within this KL can reach (the tilt's optimality "
+                "guarantee). Raise n_components (modes) or n_steps.", TiltQualityWarning,
+                stacklevel=3)
         if not self.converged_ and not fitted.result.diverged:
             reached = max(h["kl"] for h in self.history_)
             warnings.warn(

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from sktilt import quantile_budget
-from sktilt.tilt import BetaSearch
+from sktilt.tilt import BetaController
+from sktilt.tilt._beta_search import starting_beta
 from sktilt.tilt import pareto_front, reference_beta, resolvable_beta, tilted_moments
 
 
@@ -17,59 +18,57 @@ def test_quantile_budget_is_minus_log_rho():
             quantile_budget(bad)
 
 
-def _run(search, kl_fn, var_fn, third_fn, beta, n=30):
+def _steer(controller, kl_fn, var_fn, beta, n=60):
+    seen = [beta]
     for _ in range(n):
-        kl = kl_fn(beta)
-        if abs(kl - search.budget) < 1e-6 * search.budget:
-            return beta
-        beta = search.update(beta, kl, var_fn(beta), third_fn(beta))
-    return beta
+        beta = controller.update(beta, kl_fn(beta), var_fn(beta))
+        seen.append(beta)
+    return beta, seen
 
 
-def test_gaussian_case_is_solved_by_first_step():
+def test_starting_beta_is_the_reference_root_in_the_gaussian_case():
+    rng = np.random.default_rng(0)
+    f = 1.5 * rng.standard_normal(200_000)  # KL(beta) = beta^2 1.5^2 / 2
+    assert starting_beta(f, 1.8) == pytest.approx(math.sqrt(2 * 1.8) / 1.5, rel=0.02)
+
+
+def test_controller_converges_in_the_gaussian_case():
     s, budget = 2.5, 1.8  # KL = beta^2 s / 2, Var f = s
-    search = BetaSearch(budget)
-    beta = search.first_beta(s)
-    assert beta == pytest.approx(math.sqrt(2 * budget / s), rel=1e-12)
+    beta, _ = _steer(BetaController(budget), lambda b: b**2 * s / 2, lambda b: s, 0.3)
+    assert beta == pytest.approx(math.sqrt(2 * budget / s), rel=1e-6)
 
 
-def test_no_overshoot_from_small_beta():
-    # Heavy-tailed criterion: KL grows fast (exponentially in beta). A raw Newton step
-    # on KL from beta = 0.5 would jump far past the root; the search stays bracketed.
+def test_controller_does_not_overshoot_a_fast_growing_kl():
+    # Heavy-tailed criterion: KL grows exponentially in beta; a raw Newton step on KL
+    # from a small beta would jump far past the root. Steps are damped and capped.
     kl = lambda b: math.expm1(b) ** 2 / 2  # noqa: E731
-    dkl = lambda b: math.expm1(b) * math.exp(b)  # noqa: E731
-    var = lambda b: dkl(b) / b  # Eq. 5: dKL/dbeta = beta Var  # noqa: E731
+    var = lambda b: math.expm1(b) * math.exp(b) / b  # Eq. 5  # noqa: E731
     budget = 1.8
     root = math.log1p(math.sqrt(2 * budget))
-    search = BetaSearch(budget)
-    seen = []
-    beta = 0.5
-    for _ in range(40):
-        seen.append(beta)
-        if abs(kl(beta) - budget) < 1e-8:
-            break
-        beta = search.update(beta, kl(beta), var(beta), math.nan)
-    assert beta == pytest.approx(root, rel=1e-6)
-    assert max(seen) < 2 * root  # never the 3.5-style overshoot
+    beta, seen = _steer(BetaController(budget), kl, var, 0.5)
+    assert beta == pytest.approx(root, rel=1e-4)
+    assert max(seen) < 1.3 * root
 
 
-def test_search_converges_with_noisy_measurements():
+def test_controller_uses_the_secant_when_var_f_understates_the_slope():
+    # The flow's KL responds twice as fast as Var_q f says (a mode-seeking flow).
+    s, budget = 4.0, 3.0
+    beta, seen = _steer(BetaController(budget), lambda b: b**2 * s, lambda b: s / 2, 2.0)
+    assert beta == pytest.approx(math.sqrt(budget / s), rel=1e-4)
+    assert max(seen) <= 2.0
+
+
+def test_controller_with_noisy_measurements_and_an_unreachable_budget():
     rng = np.random.default_rng(0)
     s, budget = 4.0, 3.0
-    search = BetaSearch(budget)
-    beta = search.first_beta(s) * 1.5
-    for _ in range(12):
-        kl = beta**2 * s / 2 * (1 + 0.01 * rng.standard_normal())
-        beta = search.update(beta, kl, s, 0.0)
+    controller = BetaController(budget)
+    beta = 1.5 * math.sqrt(2 * budget / s)
+    for _ in range(40):
+        beta = controller.update(beta, beta**2 * s / 2 * (1 + 0.01 * rng.standard_normal()), s)
     assert beta == pytest.approx(math.sqrt(2 * budget / s), rel=0.03)
-
-
-def test_unreachable_budget_stops_at_beta_max():
-    # f bounded: KL saturates at 1.0 < budget
-    search = BetaSearch(2.0, beta_max=50.0)
-    beta = 1.0
-    for _ in range(30):
-        beta = search.update(beta, 1.0 - math.exp(-beta), math.exp(-beta), 0.0)
+    # f bounded: KL saturates at 1.0 < budget; beta climbs to its ceiling
+    beta, _ = _steer(BetaController(2.0, beta_max=50.0), lambda b: 1.0 - math.exp(-b),
+                     lambda b: math.exp(-b), 1.0)
     assert beta == 50.0
 
 

@@ -1,0 +1,370 @@
+"""One fit for the whole beta path: a beta-conditioned flow and the fitted models along it.
+
+:class:`BoltzmannPath` trains one flow ``q(z | beta)`` (zuko layers and mixture take beta
+as context) on the tilt objective at every beta in ``[0, beta_max]`` at once, each batch
+row at its own beta, while ``beta_max`` is steered to the largest budget. The Pareto front
+of ``E_q f`` against ``KL`` and a model at any budget up to the largest then cost no more
+training: :meth:`BoltzmannPath.tuner_at` returns a :class:`TiltedModel` with the surface of
+a fitted :class:`~sktilt.BoltzmannTuner`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BoltzmannPath", "ConditionedFlow", "PathObjective", "TiltedModel"]
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from .._random import draw_seed, resolve_seed, torch_seeded
+from .._training import DivergenceError, StepNet
+from ._bases import Base, as_base
+from ._beta_search import CHUNK, BetaController, starting_beta
+from ._criteria import evaluate_criterion
+from ._flows import TiltFlow, build_flow, components_for
+from ._objective import _frozen_log_prob
+from ._reference import importance_diagnostics, tilted_moments
+from ._sampling import FlowStatistics, draw_base, draw_flow, init_mixture
+from ._tilted import TiltedModelMixin
+
+# Batch rows (betas) held at beta_max at every step, to steer it.
+_TOP_FRACTION = 0.25
+
+
+class ConditionedFlow(nn.Module):
+    """A beta-conditioned :class:`~sktilt.tilt.TiltFlow` at one context.
+
+    It has the ``draw(n)`` and ``log_prob(z)`` of an unconditional flow.
+    """
+
+    def __init__(self, flow: TiltFlow, context: float):
+        super().__init__()
+        self.flow = flow
+        self.register_buffer("context", torch.tensor([[float(context)]]))
+
+    def draw(self, n: int) -> torch.Tensor:
+        return self.flow.draw(n, self.context)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return self.flow.log_prob(z, self.context)
+
+
+@dataclass
+class PathObjective:
+    """The tilt objective averaged over betas in ``[0, beta_max]`` (call with ``beta_max=``).
+
+    Each of ``rows`` batch rows has its own beta (a jittered grid over ``[0, beta_max]``,
+    a quarter of them at ``beta_max``) and one reparameterised sample per mixture
+    component; the flow sees ``beta / scale`` as context.
+    """
+
+    base: Base
+    criterion: Callable
+    rows: int
+    scale: float
+
+    def __call__(self, flow: TiltFlow, *, beta_max: float) -> tuple[torch.Tensor, dict]:
+        n_top = max(1, int(_TOP_FRACTION * self.rows))
+        grid = (torch.arange(self.rows - n_top) + torch.rand(self.rows - n_top)) / (
+            self.rows - n_top)
+        betas = torch.cat([grid * beta_max, torch.full((n_top,), float(beta_max))])
+        c = (betas / self.scale)[:, None]
+        z, weights = flow.stratified(0, c)  # (rows, K, d), (rows, K)
+        k = z.shape[1]
+        zf, wf = z.reshape(-1, z.shape[-1]), weights.reshape(-1)
+        cf, bf = c.repeat_interleave(k, 0), betas.repeat_interleave(k)
+        log_ratio = _frozen_log_prob(flow, zf, cf) - self.base.log_prob(zf)
+        f = evaluate_criterion(self.criterion, self.base.to_instance(zf))
+        loss = (wf * (log_ratio - bf * f)).sum()
+        top = slice((self.rows - n_top) * k, None)
+        w_top = wf[top] / wf[top].sum()
+        f_top = (w_top * f[top]).sum()
+        return loss, {"kl_top": (w_top * log_ratio[top]).sum().item(),
+                      "criterion_top": f_top.item(),
+                      "criterion_var_top": (w_top * (f[top] - f_top) ** 2).sum().item()}
+
+
+class TiltedModel(TiltedModelMixin, BaseEstimator):
+    """A fitted tilted model at one point of a :class:`BoltzmannPath` (see ``tuner_at``).
+
+    It has the fitted surface of a :class:`~sktilt.BoltzmannTuner` (``beta_``, ``kl_``,
+    ``criterion_mean_``, ``sample``, ``score_samples``, ``tail_probability``,
+    ``sample_tail``, ...), and nothing to train: :meth:`fit` returns it as it is.
+    """
+
+    def __init__(self, criterion=None, kl_budget=None, n_reference_samples=100_000,
+                 device="cpu", random_state=None):
+        self.criterion = criterion
+        self.kl_budget = kl_budget
+        self.n_reference_samples = n_reference_samples
+        self.device = device
+        self.random_state = random_state
+
+    def fit(self, X=None, y=None):
+        """Return ``self``: a point of a fitted path is fitted already."""
+        check_is_fitted(self)
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "flow_")
+
+
+class BoltzmannPath(BaseEstimator):
+    """Tilt a generative model along the whole beta path with one fit.
+
+    Trains one flow ``q(. | beta)`` conditioned on beta for every ``beta`` in
+    ``[0, beta_max_]``, with ``beta_max_`` chosen so that ``KL(q(. | beta_max_) || p)``
+    meets ``max_kl_budget``. ``path_`` then gives ``beta``, ``KL`` and ``E_q f`` along the
+    path with their references, and :meth:`tuner_at` a fitted model at any budget up to
+    ``max_kl_budget`` without training.
+
+    Parameters
+    ----------
+    base_sampler : LatentSampler or torch.distributions.Distribution
+        The model ``p`` (as for :class:`~sktilt.BoltzmannTuner`, fitted).
+    criterion : callable
+        ``f``, differentiable.
+    max_kl_budget : float, default=5.0
+        The largest budget the path reaches.
+    n_components : int or "auto", default="auto"
+        Mixture components (see :class:`~sktilt.BoltzmannTuner`).
+    n_transforms : int, default=0
+        Coupling layers on top of the mixture.
+    hidden_features : tuple of int, default=(64, 64)
+        Hidden sizes of the hyper-networks (the mixture's too: it depends on beta).
+    batch_size : int, default=512
+        Samples per step, spread over ``batch_size // K`` betas.
+    n_steps : int, default=2000
+        Largest number of optimisation steps.
+    lr : float, default=5e-3
+        Adam learning rate.
+    tol : float, default=0.02
+        Relative tolerance on ``KL`` at ``beta_max_``.
+    n_eval_samples : int, default=16384
+        Samples per point of ``path_`` and per :meth:`tuner_at`.
+    n_reference_samples : int, default=100_000
+        Base samples of the importance-sampling reference.
+    n_path_points : int, default=16
+        Points of ``path_``.
+    beta_max : float, default=1e4
+        Ceiling on ``beta_max_``.
+    device : str, default="cpu"
+    verbose : int, default=0
+    random_state : int, RandomState instance or None, default=None
+
+    Attributes
+    ----------
+    path_ : dict of ndarray
+        ``beta``, ``kl``, ``kl_se``, ``criterion_mean``, ``criterion_mean_se``, and the
+        reference ``reference_kl``, ``reference_criterion_mean``, ``reference_ess``.
+    beta_max_ : float
+    converged_ : bool
+        Whether ``KL`` at ``beta_max_`` met ``max_kl_budget``.
+    flow_ : TiltFlow
+        The beta-conditioned flow (context ``beta / context_scale_``).
+    context_scale_ : float
+    start_flow_ : TiltFlow
+        The unconditional start, the defensive component of the rare-event methods.
+    net_ : StepNet
+    base_ : Base
+    n_steps_ : int
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktilt import BoltzmannPath, LatentSampler, LinearCriterion
+    >>> base = LatentSampler(torch.nn.Identity(), latent_dim=2)
+    >>> path = BoltzmannPath(base, LinearCriterion([1.0, 0.0]), max_kl_budget=2.0,
+    ...                      random_state=0).fit()
+    >>> round(path.tuner_at(0.5).beta_, 1)  # exact: sqrt(2 * 0.5) / |a| = 1
+    1.0
+    """
+
+    _parameter_constraints: dict = {
+        "base_sampler": "no_validation",
+        "criterion": [callable],
+        "max_kl_budget": [Interval(Real, 0, None, closed="neither")],
+        "n_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_transforms": [Interval(Integral, 0, None, closed="left")],
+        "hidden_features": ["array-like", tuple],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_eval_samples": [Interval(Integral, 2, None, closed="left")],
+        "n_reference_samples": [Interval(Integral, 2, None, closed="left")],
+        "n_path_points": [Interval(Integral, 2, None, closed="left")],
+        "beta_max": [Interval(Real, 0, None, closed="neither")],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, base_sampler, criterion, *, max_kl_budget=5.0, n_components="auto",
+                 n_transforms=0, hidden_features=(64, 64), batch_size=512, n_steps=2000,
+                 lr=5e-3, tol=0.02, n_eval_samples=16384, n_reference_samples=100_000,
+                 n_path_points=16, beta_max=1e4, device="cpu", verbose=0, random_state=None):
+        self.base_sampler = base_sampler
+        self.criterion = criterion
+        self.max_kl_budget = max_kl_budget
+        self.n_components = n_components
+        self.n_transforms = n_transforms
+        self.hidden_features = hidden_features
+        self.batch_size = batch_size
+        self.n_steps = n_steps
+        self.lr = lr
+        self.tol = tol
+        self.n_eval_samples = n_eval_samples
+        self.n_reference_samples = n_reference_samples
+        self.n_path_points = n_path_points
+        self.beta_max = beta_max
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X=None, y=None):
+        """Fit the beta-conditioned flow and measure the path.
+
+        Parameters
+        ----------
+        X, y : None
+            Ignored (the base must be fitted).
+
+        Returns
+        -------
+        self : BoltzmannPath
+        """
+        base = as_base(self.base_sampler).to(self.device)
+        k = components_for(base.dim, self.n_components)
+        seed = draw_seed(self.random_state)
+        budget = float(self.max_kl_budget)
+        with torch_seeded(seed):
+            eps_ref, f_ref = draw_base(base, self.criterion, self.n_reference_samples,
+                                       torch.device(self.device))
+            beta_hi = starting_beta(f_ref, budget, float(self.beta_max))
+            rng = np.random.default_rng(seed)
+            flow = build_flow(base.dim, components=k, context=1, transforms=self.n_transforms,
+                              hidden_features=self.hidden_features).to(self.device)
+            start = build_flow(base.dim, components=k).to(self.device)
+            init_mixture(start, eps_ref, f_ref, beta_hi, rng)
+            rows = max(2, self.batch_size // k)
+            net = StepNet(flow, PathObjective(base, self.criterion, rows, beta_hi),
+                          optimizer=torch.optim.Adam, lr=self.lr, device=self.device,
+                          verbose=int(self.verbose > 1)).initialize()
+            beta_hi, steps, converged = self._steer(net, base, f_ref, budget, beta_hi)
+            self.path_ = self._measure_path(flow, base, f_ref, beta_hi, net.objective.scale)
+        self.base_, self.flow_, self.start_flow_, self.net_ = base, flow, start, net
+        self.context_scale_ = net.objective.scale
+        self.beta_max_, self.n_steps_, self.converged_ = beta_hi, steps, converged
+        self._reference_f = f_ref
+        return self
+
+    def _steer(self, net, base, f_ref, budget, beta_hi):
+        """Train while steering ``beta_max`` to ``KL = budget`` (as the tuner's search)."""
+        controller = BetaController(budget, float(self.beta_max))
+        steps, converged, good = 0, False, copy.deepcopy(net.module_.state_dict())
+        while steps < self.n_steps:
+            n = min(CHUNK, self.n_steps - steps)
+            try:
+                net.run(n, beta_max=beta_hi)
+            except DivergenceError:
+                net.module_.load_state_dict(good)
+                break
+            steps += n
+            batches = net.history[-1]["batches"][-max(1, n // 2):]
+            kl = float(np.mean([b["kl_top"] for b in batches]))
+            var = float(np.mean([b["criterion_var_top"] for b in batches]))
+            new = controller.update(beta_hi, kl, var)
+            if abs(kl - budget) <= self.tol * budget:
+                stats = self._evaluate(net.module_, base, beta_hi, net.objective.scale)[0]
+                if abs(stats.kl - budget) <= max(self.tol * budget, 2 * stats.kl_se):
+                    converged = True
+                    good = copy.deepcopy(net.module_.state_dict())
+                    break
+                new = controller.update(beta_hi, stats.kl, stats.criterion_var)
+            good = copy.deepcopy(net.module_.state_dict())
+            beta_hi = new
+        return beta_hi, steps, converged
+
+    def _evaluate(self, flow, base, beta, scale):
+        log_ratio, f, _ = draw_flow(ConditionedFlow(flow, beta / scale), base, self.criterion,
+                                    self.n_eval_samples)
+        return FlowStatistics.from_draws(log_ratio, f, beta), (log_ratio, f)
+
+    def _measure_path(self, flow, base, f_ref, beta_hi, scale):
+        rows = []
+        for beta in np.linspace(0.0, beta_hi, self.n_path_points):
+            stats = self._evaluate(flow, base, float(beta), scale)[0]
+            ref = tilted_moments(f_ref, float(beta))
+            rows.append((stats.beta, stats.kl, stats.kl_se, stats.criterion_mean,
+                         stats.criterion_mean_se, ref.kl, ref.criterion_mean, ref.ess))
+        keys = ("beta", "kl", "kl_se", "criterion_mean", "criterion_mean_se", "reference_kl",
+                "reference_criterion_mean", "reference_ess")
+        return {k: np.array(v) for k, v in zip(keys, zip(*rows))}
+
+    def tuner_at(self, kl_budget: float) -> TiltedModel:
+        """A fitted model at ``kl_budget`` (up to ``max_kl_budget``), without training.
+
+        Beta is read off the measured path (``KL`` is increasing in beta; linear
+        interpolation in ``sqrt(KL)``, exact for a Gaussian tilt), then the flow at that
+        beta is evaluated afresh.
+
+        Parameters
+        ----------
+        kl_budget : float
+            In ``(0, max KL of path_]``.
+
+        Returns
+        -------
+        TiltedModel
+        """
+        check_is_fitted(self)
+        kl_budget = float(kl_budget)
+        top = max(float(self.path_["kl"].max()), self.max_kl_budget if self.converged_ else 0)
+        if not (math.isfinite(kl_budget) and 0 < kl_budget <= top * (1 + self.tol)):
+            raise ValueError(f"kl_budget must be in (0, {top:.4g}], the largest KL of the "
+                             f"fitted path (max_kl_budget={self.max_kl_budget}); got "
+                             f"{kl_budget!r}. Refit with a larger max_kl_budget.")
+        root = np.sqrt(np.maximum.accumulate(np.maximum(self.path_["kl"], 0.0)))
+        beta = float(np.interp(math.sqrt(kl_budget), root, self.path_["beta"]))
+        with torch_seeded(resolve_seed(self.random_state)):
+            stats, (log_ratio, f) = self._evaluate(self.flow_, self.base_, beta,
+                                                  self.context_scale_)
+        model = TiltedModel(self.criterion, kl_budget, self.n_reference_samples, self.device,
+                            self.random_state)
+        model.base_, model.start_flow_ = self.base_, self.start_flow_
+        model.flow_ = ConditionedFlow(self.flow_, beta / self.context_scale_)
+        model.beta_, model.kl_, model.kl_se_ = beta, stats.kl, stats.kl_se
+        model.criterion_mean_, model.criterion_mean_se_ = (stats.criterion_mean,
+                                                           stats.criterion_mean_se)
+        model.criterion_std_ = math.sqrt(max(stats.criterion_var, 0.0))
+        model.reference_ = tilted_moments(self._reference_f, beta)
+        model.log_partition_ = model.reference_.log_partition
+        model.diagnostics_ = importance_diagnostics(log_ratio, f, beta, self._reference_f)
+        model._reference_f = self._reference_f
+        return model
+
+    def sample(self, n_samples=1, *, kl_budget, random_state=None):
+        """Draw from the tilted model at ``kl_budget`` (see :meth:`tuner_at`).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        kl_budget : float
+        random_state : int, RandomState instance or None, default=None
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, ...)
+        """
+        return self.tuner_at(kl_budget).sample(n_samples, random_state=random_state)
