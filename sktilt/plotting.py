@@ -1,6 +1,8 @@
 """Figures (matplotlib, the ``plot`` extra): each function draws on an Axes and returns it.
 
 * :func:`plot_pareto_front` -- E_q f vs KL, fitted points and the reference curve;
+* :func:`plot_path` -- the front of a fitted :class:`~sktilt.BoltzmannPath`, with its
+  reference curve and beta labels;
 * :func:`plot_curves` -- base vs tuned curves: mean ± std bands and a few samples
   (BTGM Fig. 2);
 * :func:`plot_image_grid` -- one row of images per beta (BTGM Fig. 5);
@@ -19,6 +21,7 @@ __all__ = [
     "plot_curves",
     "plot_image_grid",
     "plot_pareto_front",
+    "plot_path",
 ]
 
 import numpy as np
@@ -60,6 +63,35 @@ def plot_pareto_front(kl, criterion_mean, *, reference=None, labels=None, ax=Non
     for i, text in enumerate(labels or []):
         ax.annotate(text, (kl[i], criterion_mean[i]), textcoords="offset points",
                     xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("KL(q || p) [nats]")
+    ax.set_ylabel("E_q f")
+    ax.legend(loc="lower right")
+    return ax
+
+
+def plot_path(path, *, budgets=None, ax=None):
+    """The Pareto front of a fitted :class:`~sktilt.BoltzmannPath`, with its reference.
+
+    Parameters
+    ----------
+    path : BoltzmannPath
+        Fitted.
+    budgets : sequence of float or None
+        KL budgets to mark as vertical lines (e.g. ``path.max_kl_budget``).
+    """
+    ax = _axes(ax)
+    p = path.path_
+    ok = p["reference_ess"] > 100
+    ax.plot(p["reference_kl"][ok], p["reference_criterion_mean"][ok], "-", color="C0",
+            label="reference (importance sampling)")
+    ax.errorbar(p["kl"], p["criterion_mean"], xerr=2 * p["kl_se"],
+                yerr=2 * p["criterion_mean_se"], fmt="o-", color="C3", ms=3,
+                label="fitted path")
+    for i in range(0, len(p["beta"]), max(1, len(p["beta"]) // 4)):
+        ax.annotate(f"β={p['beta'][i]:.2g}", (p["kl"][i], p["criterion_mean"][i]),
+                    textcoords="offset points", xytext=(4, -10), fontsize=8)
+    for b in budgets or []:
+        ax.axvline(b, color="0.5", ls="--", lw=1)
     ax.set_xlabel("KL(q || p) [nats]")
     ax.set_ylabel("E_q f")
     ax.legend(loc="lower right")

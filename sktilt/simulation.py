@@ -14,7 +14,20 @@ the batch partition, which is a function of the number of simulations and
 
 Faults (an exception, NaN/inf, a non-numeric or wrongly-shaped output) are caught in
 the worker, per simulation, and returned as :class:`SimulationFailure` records with the
-parameters that caused them; a dead worker raises :class:`SimulationWorkerError`.
+parameters that caused them; a dead worker raises :class:`SimulationWorkerError`. Any
+exception counts, ``SystemExit`` included; only ``KeyboardInterrupt`` (and
+``GeneratorExit``) propagate, so that Ctrl-C stops the caller.
+
+Timeouts (``simulate(..., timeout=s)``): each task then runs its simulations in a
+short-lived child process of the worker (the caller itself when sequential), one after
+the other, and the worker waits at most ``s`` seconds for each; a simulation still
+running then is recorded as a ``"timeout"`` failure, the child (and any process it
+started) is killed, and a fresh child carries on with the rest of the batch. A hung
+simulator, in Python or in C or in an external program, therefore cannot hang the
+caller. Children come from a fork server (``multiprocessing``'s ``"forkserver"``,
+which preloads this package once per process, a few seconds; each child then costs
+about 20 ms), from ``fork`` in daemonic pool workers, and from ``spawn`` where neither
+exists (Windows).
 """
 
 from __future__ import annotations
@@ -32,8 +45,14 @@ __all__ = [
 
 import dataclasses
 import math
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
 import warnings
 from concurrent.futures.process import BrokenProcessPool
+from numbers import Real
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -46,6 +65,14 @@ _TASKS_PER_WORKER = 4
 # Vectorized simulators get this many batches by default whatever n_jobs is, so the
 # per-batch generators (hence the results) are the same for any n_jobs or backend.
 _VECTORIZED_BATCHES = 8
+# dtype kinds accepted as numbers (outputs and thetas): bool, signed and unsigned
+# ints, floats. Strings, bytes, objects, complex numbers and dates are refused.
+_NUMERIC_KINDS = "biuf"
+# With a timeout: how long a fresh child may take to load the simulator before its
+# first simulation starts (importing the simulator's module); not counted in timeout.
+_STARTUP_SECONDS = 120.0
+# Exceptions that are not a failed simulation but a request to stop.
+_INTERRUPTS = (KeyboardInterrupt, GeneratorExit)
 
 
 class SimulationError(RuntimeError):
@@ -77,15 +104,24 @@ class SimulationFailure:
 
     Attributes
     ----------
-    kind : {"exception", "not-numeric", "wrong-shape", "non-finite"}
-        What went wrong: the simulator raised, returned something that is not an array
-        of numbers, returned the wrong shape, or returned NaN/inf.
+    kind : {"exception", "not-numeric", "wrong-shape", "non-finite", "timeout", \
+"crashed"}
+        What went wrong: the simulator raised (any exception but ``KeyboardInterrupt``,
+        ``SystemExit`` included), returned something that is not numbers (strings,
+        bytes, ``None``, dicts, object or complex arrays; booleans count as numbers,
+        0 and 1), returned the wrong shape, returned NaN/inf, was still running after
+        ``timeout`` seconds, or (with a timeout only, where it runs in its own
+        process) killed its process.
     message : str
         A human-readable description (``str(failure)``).
+    theta : ndarray of shape (k,) or None
+        The parameters of the failed simulation (set in the returned result; not
+        compared).
     """
 
     kind: str
     message: str
+    theta: np.ndarray | None = dataclasses.field(default=None, compare=False)
 
     def __str__(self) -> str:
         return self.message
@@ -172,13 +208,30 @@ class FailureLog:
                 else np.empty((0, n_params)))
 
 
+def _as_numbers(raw, what="output"):
+    """``(float array, None)`` or ``(None, "not-numeric" failure)``.
+
+    ``np.asarray(x, dtype=float)`` would parse strings (``"1.0"``) and call ``float``
+    on objects; here only arrays of bools, ints or floats (and such scalars, lists,
+    tensors, ...) are numbers.
+    """
+    try:
+        arr = np.asarray(raw)
+    except Exception as exc:  # noqa: BLE001 - ragged lists, tensors needing grad, ...
+        return None, SimulationFailure(
+            "not-numeric", f"{what} is not numeric ({type(exc).__name__}: {exc})")
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        return None, SimulationFailure(
+            "not-numeric", f"{what} is not numeric ({type(raw).__name__} of dtype "
+            f"{arr.dtype})")
+    return arr.astype(float, copy=False), None
+
+
 def _check_output(x, n_features):
     """Return ``(row, None)`` or ``(None, failure)`` for one simulator output."""
-    try:
-        x = np.asarray(x, dtype=float)
-    except (TypeError, ValueError) as exc:
-        return None, SimulationFailure(
-            "not-numeric", f"output is not numeric ({type(exc).__name__}: {exc})")
+    x, failure = _as_numbers(x)
+    if failure is not None:
+        return None, failure
     if x.ndim == 0:
         x = x.reshape(1)
     if x.ndim != 1 or (n_features is not None and x.shape[0] != n_features):
@@ -194,44 +247,252 @@ def _raised(exc: BaseException) -> SimulationFailure:
     return SimulationFailure("exception", f"{type(exc).__name__}: {exc}")
 
 
+def _simulate_one(simulator, theta, seed, n_features):
+    """One simulation: a 1-D output array or a SimulationFailure."""
+    try:
+        raw = simulator(theta, np.random.default_rng(seed))
+    except _INTERRUPTS:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a simulator may raise anything
+        return _raised(exc)
+    x, failure = _check_output(raw, n_features)
+    return x if failure is None else failure
+
+
+def _simulate_vectorized(simulator, thetas, seed, n_features):
+    """One call of a vectorized simulator: per theta, an output row or a failure."""
+    n = len(thetas)
+    try:
+        raw = simulator(thetas, np.random.default_rng(seed))
+    except _INTERRUPTS:
+        raise
+    except BaseException as exc:  # noqa: BLE001
+        return [_raised(exc)] * n
+    out, failure = _as_numbers(raw, "vectorized output")
+    if failure is not None:
+        return [failure] * n
+    if out.ndim == 1 and n_features == 1:
+        out = out[:, None]
+    if out.ndim != 2 or out.shape[0] != n:
+        return [SimulationFailure(
+            "wrong-shape", f"vectorized output of shape {out.shape}, expected "
+            f"({n}, {n_features if n_features else 'n_features'})")] * n
+    results = []
+    for row in out:
+        x, failure = _check_output(row, n_features)
+        results.append(x if failure is None else failure)
+    return results
+
+
 def _run_batch(simulator, thetas, seeds, vectorized, n_features):
     """Worker task: simulate a batch, catching faults per simulation.
 
     Returns a list with, per theta, either a 1-D output array or a SimulationFailure.
     """
     if vectorized:
-        rng = np.random.default_rng(seeds[0])
+        return _simulate_vectorized(simulator, thetas, seeds[0], n_features)
+    return [_simulate_one(simulator, theta, seed, n_features)
+            for theta, seed in zip(thetas, seeds)]
+
+
+# ------------------------------------------------------------------------- timeouts
+# With a timeout, a task (in a joblib worker, or in the caller when sequential) runs its
+# simulations in a child process and waits for each result at most `timeout` seconds.
+
+_START_LOCK = threading.Lock()
+_CONTEXT_STATE: dict = {}  # pid -> "forkserver" | "fork": per process, forks included
+
+
+def _child_context():
+    """The multiprocessing context for the children of this process.
+
+    A fork server is safe in a multithreaded process (torch's, dask's) and cheap once
+    started; daemonic pool workers are forked, single-threaded processes, so ``fork``
+    is as safe there and avoids a fork server per worker; Windows has only ``spawn``.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    method = _CONTEXT_STATE.get(os.getpid())
+    if method is None:
+        if "forkserver" in methods and not multiprocessing.current_process().daemon:
+            method = "forkserver"
+            from multiprocessing import forkserver
+
+            preload = list(getattr(getattr(forkserver, "_forkserver", None),
+                                   "_preload_modules", None) or ["__main__"])
+            # only effective before the server starts (it then serves all children)
+            multiprocessing.get_context("forkserver").set_forkserver_preload(
+                preload + [m for m in ("sktilt.simulation",) if m not in preload])
+        else:
+            method = "fork" if "fork" in methods else "spawn"
+        _CONTEXT_STATE[os.getpid()] = method
+    return multiprocessing.get_context(method)
+
+
+def _start_child(args):
+    """Start ``_child_main(results_w, alive_r, *args)``; return (process, results_r, alive_w)."""
+    for _ in range(2):
+        ctx = _child_context()
+        results_r, results_w = ctx.Pipe(duplex=False)
+        alive_r, alive_w = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_child_main, args=(results_w, alive_r, *args),
+                           name="sktilt-simulation", daemon=True)
+        me = multiprocessing.current_process()
         try:
-            raw = simulator(thetas, rng)
-        except Exception as exc:  # noqa: BLE001 - a simulator may raise anything
-            return [_raised(exc)] * len(thetas)
-        try:
-            out = np.asarray(raw, dtype=float)
-        except (TypeError, ValueError) as exc:
-            return [SimulationFailure("not-numeric", f"vectorized output is not numeric "
-                                      f"({type(exc).__name__}: {exc})")] * len(thetas)
-        if out.ndim == 1 and n_features == 1:
-            out = out[:, None]
-        if out.ndim != 2 or out.shape[0] != len(thetas):
-            return [SimulationFailure(
-                "wrong-shape", f"vectorized output of shape {out.shape}, expected "
-                f"({len(thetas)}, {n_features if n_features else 'n_features'})")
-            ] * len(thetas)
-        results = []
-        for row in out:
-            x, failure = _check_output(row, n_features)
-            results.append(x if failure is None else failure)
-        return results
-    results = []
-    for theta, seed in zip(thetas, seeds):
-        try:
-            raw = simulator(theta, np.random.default_rng(seed))
-        except Exception as exc:  # noqa: BLE001
-            results.append(_raised(exc))
+            with _START_LOCK:
+                # A daemonic pool worker may not have children: our child is killed with
+                # its process group when done, abandoned, or when this process dies.
+                daemonic = me.daemon
+                if daemonic:
+                    me.daemon = False
+                try:
+                    proc.start()
+                finally:
+                    if daemonic:
+                        me.daemon = True
+        except ChildProcessError:
+            # A fork server inherited from the process we were forked from: not ours.
+            for conn in (results_r, results_w, alive_r, alive_w):
+                conn.close()
+            _CONTEXT_STATE[os.getpid()] = "fork"
             continue
-        x, failure = _check_output(raw, n_features)
-        results.append(x if failure is None else failure)
-    return results
+        results_w.close()
+        alive_r.close()
+        return proc, results_r, alive_w
+    raise RuntimeError("could not start a simulation process")  # pragma: no cover
+
+
+def _exit_when_orphaned(alive):
+    """Child watchdog: the parent died (pipe at EOF): kill this process group."""
+    try:
+        alive.recv_bytes()
+    except (EOFError, OSError):
+        pass
+    _kill_group(os.getpid())
+    os._exit(1)
+
+
+def _kill_group(pid):
+    if hasattr(os, "killpg"):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:  # not a group leader (yet), or the group is gone
+            pass
+
+
+def _child_main(results, alive, payload, thetas, seeds, vectorized, n_features):
+    """Child process: load the simulator, simulate, send each result as it comes."""
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()  # so that processes the simulator starts are killed with it
+    threading.Thread(target=_exit_when_orphaned, args=(alive,), daemon=True).start()
+    try:
+        simulator = pickle.loads(payload)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        results.send(("load-error", f"{type(exc).__name__}: {exc}"))
+        return
+    results.send(("ready",))
+    try:
+        if vectorized:
+            results.send(("all", _simulate_vectorized(simulator, thetas, seeds[0],
+                                                      n_features)))
+        else:
+            for j, (theta, seed) in enumerate(zip(thetas, seeds)):
+                results.send(("one", j, _simulate_one(simulator, theta, seed, n_features)))
+    except _INTERRUPTS as exc:
+        results.send(("raise", type(exc).__name__, str(exc)))
+
+
+_NOTHING = object()  # no message before the deadline
+_DIED = object()  # the child's end of the pipe closed
+
+
+def _receive(conn, seconds):
+    try:
+        if not conn.poll(seconds):
+            return _NOTHING
+        return conn.recv()
+    except (EOFError, OSError):
+        return _DIED
+
+
+def _death(proc) -> SimulationFailure:
+    proc.join(1.0)
+    code = proc.exitcode
+    if code is not None and code < 0:
+        try:
+            how = f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"killed by signal {-code}"
+    else:
+        how = f"exit code {code}"
+    return SimulationFailure("crashed", f"the simulation's process died ({how})")
+
+
+def _stop_child(proc, results, alive, *, kill):
+    alive.close()  # the child's watchdog ends it if it is still there
+    if kill:
+        _kill_group(proc.pid)
+        proc.kill()
+    proc.join(1.0)
+    if proc.exitcode is None:  # pragma: no cover - wedged in teardown
+        _kill_group(proc.pid)
+        proc.kill()
+        proc.join()
+    results.close()
+    proc.close()
+
+
+def _drain(proc, conn, out, i, vectorized, timeout):
+    """Fill ``out[i:]`` from one child; return the index where a fresh child must resume
+    (``len(out)`` when done) and whether the child must be killed."""
+    n = len(out)
+    msg = _receive(conn, _STARTUP_SECONDS)
+    if msg is _NOTHING or msg is _DIED:
+        failure = (_death(proc) if msg is _DIED else SimulationFailure(
+            "timeout", f"the simulation process did not start within {_STARTUP_SECONDS:g} "
+            "s (loading the simulator)"))
+        out[i:] = [failure] * (n - i)
+        return n, True
+    if msg[0] == "load-error":
+        raise SimulationError(f"simulate(timeout=...) could not load the simulator in its "
+                              f"process: {msg[1]}")
+    first = i
+    while i < n:
+        msg = _receive(conn, timeout)  # the clock starts at the previous message
+        if msg is _NOTHING or msg is _DIED:
+            failure = (_death(proc) if msg is _DIED else SimulationFailure(
+                "timeout", f"timeout: still running after {timeout:g} s, abandoned (its "
+                "process was killed)"))
+            if vectorized:
+                out[:] = [failure] * n
+                return n, True
+            out[i] = failure
+            return i + 1, True
+        if msg[0] == "raise":
+            raise {"KeyboardInterrupt": KeyboardInterrupt,
+                   "GeneratorExit": GeneratorExit}[msg[1]](msg[2])
+        if msg[0] == "all":
+            out[:] = msg[1]
+            return n, False
+        out[first + msg[1]] = msg[2]
+        i += 1
+    return n, False
+
+
+def _run_batch_timed(payload, thetas, seeds, vectorized, n_features, timeout):
+    """Worker task with a deadline: like :func:`_run_batch`, each simulation (each call
+    of a vectorized simulator) in a child process killed after ``timeout`` seconds."""
+    out: list = [None] * len(thetas)
+    i = 0
+    while i < len(out):
+        proc, conn, alive = _start_child(
+            (payload, thetas[i:], seeds if vectorized else seeds[i:], vectorized,
+             n_features))
+        kill = True
+        try:
+            i, kill = _drain(proc, conn, out, i, vectorized, timeout)
+        finally:  # also on Ctrl-C: no child outlives the call
+            _stop_child(proc, conn, alive, kill=kill)
+    return out
 
 
 def _is_worker_death(exc: BaseException) -> bool:
@@ -241,8 +502,53 @@ def _is_worker_death(exc: BaseException) -> bool:
     return type(exc).__name__ in ("KilledWorker", "TerminatedWorkerError")
 
 
+def _check_thetas(thetas) -> np.ndarray:
+    """``thetas`` as a float array of shape (n, k); a scalar or 1-D array is one theta."""
+    expected = "thetas must be an array of shape (n, k), one parameter vector per row"
+    try:
+        arr = np.asarray(thetas)
+    except Exception as exc:  # noqa: BLE001 - e.g. ragged rows
+        raise ValueError(f"{expected}; could not make an array of it "
+                         f"({type(exc).__name__}: {exc}).") from exc
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise ValueError(f"{expected}, of numbers; got {type(thetas).__name__} of dtype "
+                         f"{arr.dtype}.")
+    if arr.ndim > 2:
+        raise ValueError(f"{expected} (or (k,) for a single theta); got an array of "
+                         f"shape {arr.shape}.")
+    arr = np.atleast_2d(arr.astype(float))
+    if arr.shape[0] and arr.shape[1] == 0:
+        raise ValueError(f"{expected} with k >= 1; got shape {arr.shape}, so the simulator "
+                         "would get empty parameter vectors (pass shape (0, k) for no "
+                         "simulations).")
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{expected}, finite; {int(bad.sum())} row(s) contain NaN or inf, "
+                         f"e.g. row {row}: {arr[row].tolist()}.")
+    return arr
+
+
+def _cloudpickle():
+    try:  # a dependency of joblib, vendored by older versions
+        import cloudpickle
+    except ImportError:  # pragma: no cover
+        from joblib.externals import cloudpickle
+    return cloudpickle
+
+
+def _check_timeout(timeout):
+    if timeout is None:
+        return None
+    if (isinstance(timeout, bool) or not isinstance(timeout, Real)
+            or not 0 < timeout < math.inf):
+        raise ValueError(f"timeout must be None or a positive number of seconds, got "
+                         f"{timeout!r}.")
+    return float(timeout)
+
+
 def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
-             batch_size=None, n_features=None, on_failure="drop",
+             batch_size=None, n_features=None, on_failure="drop", timeout=None,
              verbose=0) -> SimulationResult:
     """Run ``simulator`` on each row of ``thetas``, in parallel and reproducibly.
 
@@ -252,8 +558,11 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
         ``simulator(theta (k,), random_state) -> x (n_features,)``, or with
         ``vectorized=True``, ``simulator(thetas (b, k), random_state) -> (b, n_features)``.
         ``random_state`` is a :class:`numpy.random.Generator`. Must be picklable for
-        process-based backends (a module-level function or an object).
+        process-based backends (a module-level function or an object), and by
+        cloudpickle (lambdas and closures are) when ``timeout`` is set.
     thetas : array-like of shape (n, k)
+        Finite numbers, ``k >= 1``. A 1-D array (or a scalar) is a single theta, i.e.
+        shape ``(1, k)``; shape ``(0, k)`` runs nothing.
     seed : int, SeedSequence, Generator or None
         Root of the per-simulation seeds (``SeedSequence.spawn``).
     n_jobs : int or None
@@ -270,6 +579,20 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
     on_failure : {"drop", "raise"}
         ``"drop"`` returns the failures in the result; ``"raise"`` raises
         :class:`SimulationError` naming the first failed theta.
+    timeout : float or None
+        Seconds a simulation (a call of a vectorized simulator, i.e. a whole batch) may
+        run; one still running then is killed and recorded as a ``"timeout"`` failure.
+        This works with every backend (sequential, threads, loky, multiprocessing,
+        dask), because each task runs its simulations in a child process of the
+        worker: a task of ``b`` simulations returns within about ``b * timeout``
+        seconds whatever the simulator does, so the call cannot hang. The cost: a
+        process per task (about 20 ms, plus one more after each timeout or crash) and,
+        once per process that runs tasks, a fork server that imports this package (a
+        few seconds). In that mode a simulator that kills its process (``os._exit``, a
+        segfault, the OOM killer) is a ``"crashed"`` failure rather than a
+        :class:`SimulationWorkerError`. ``None`` (default) runs the simulations in the
+        workers, without a deadline. The seeds, hence the results of the simulations
+        that finish, are the same with or without a timeout.
     verbose : int
         joblib verbosity.
 
@@ -279,14 +602,20 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
 
     Raises
     ------
+    ValueError
+        If ``thetas`` is not a finite array of shape (n, k) (or (k,)).
     SimulationWorkerError
         If a worker process died. Nothing is retried.
+    KeyboardInterrupt
+        Raised by the simulator or Ctrl-C: it stops the call (other exceptions of
+        the simulator, ``SystemExit`` included, are failed simulations).
     """
     if not callable(simulator):
         raise TypeError(f"simulator must be callable, got {type(simulator).__name__}.")
     if on_failure not in ("drop", "raise"):
         raise ValueError(f"on_failure must be 'drop' or 'raise', got {on_failure!r}.")
-    thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
+    timeout = _check_timeout(timeout)
+    thetas = _check_thetas(thetas)
     n = thetas.shape[0]
     root = as_seed_sequence(seed)
     if n == 0:
@@ -307,9 +636,20 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
     def seeds_for(i, start):
         return [children[i]] if vectorized else children[start:start + batch_size]
 
-    tasks = (delayed(_run_batch)(simulator, thetas[s:s + batch_size], seeds_for(i, s),
-                                 vectorized, n_features)
-             for i, s in enumerate(starts))
+    if timeout is None:
+        tasks = (delayed(_run_batch)(simulator, thetas[s:s + batch_size], seeds_for(i, s),
+                                     vectorized, n_features)
+                 for i, s in enumerate(starts))
+    else:
+        try:  # once, here: a clear error, and the workers need not unpickle it
+            payload = _cloudpickle().dumps(simulator)
+        except Exception as exc:
+            raise TypeError(f"simulate(timeout=...) runs the simulator in a separate "
+                            f"process, so it must be picklable (by cloudpickle): "
+                            f"{type(exc).__name__}: {exc}") from exc
+        tasks = (delayed(_run_batch_timed)(payload, thetas[s:s + batch_size],
+                                           seeds_for(i, s), vectorized, n_features, timeout)
+                 for i, s in enumerate(starts))
     outputs: list = []
     try:
         # Generator mode: batches that finished before a crash are kept.
@@ -347,8 +687,10 @@ def _collect(outputs, thetas, n_features) -> SimulationResult:
     ok = np.array([not isinstance(o, SimulationFailure) for o in outputs], dtype=bool)
     rows = [o for o, good in zip(outputs, ok) if good]
     X = np.stack(rows) if rows else np.empty((0, n_features or 0))
-    failures = [o for o, good in zip(outputs, ok) if not good]
-    return SimulationResult(X, ok, thetas[~ok], failures)
+    failed = thetas[~ok]
+    failures = [dataclasses.replace(o, theta=theta.copy())
+                for o, theta in zip((o for o, good in zip(outputs, ok) if not good), failed)]
+    return SimulationResult(X, ok, failed, failures)
 
 
 def check_simulator_configuration(result: SimulationResult, n_params: int,

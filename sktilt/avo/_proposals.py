@@ -33,7 +33,7 @@ from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
 from .._utils import check_n_samples, to_numpy
-from ._gaussian import GaussianProposalModule
+from ._gaussian import GaussianProposalModule, box_transform
 
 def parse_bounds(bounds, k: int) -> list[tuple[float, float]]:
     """Normalise ``bounds`` to ``k`` pairs ``(low, high)`` with ``+-inf`` for open sides."""
@@ -60,6 +60,11 @@ def parse_bounds(bounds, k: int) -> list[tuple[float, float]]:
             raise ValueError(f"bounds[{i}] = {pair!r}: low must be < high.")
         out.append((low, high))
     return out
+
+
+def _slopes(transform, z: torch.Tensor) -> torch.Tensor:
+    """``T'(z)`` per coordinate of the elementwise bijection ``T``."""
+    return transform.log_abs_det_jacobian(z, transform(z)).exp()
 
 
 class Proposal(BaseEstimator, metaclass=ABCMeta):
@@ -137,33 +142,25 @@ class Proposal(BaseEstimator, metaclass=ABCMeta):
 class GaussianProposal(Proposal):
     """Gaussian proposal ``q_psi(theta)``, optionally bounded.
 
-    The Gaussian lives on an unconstrained variable ``z ~ N(loc, S)``; the simulator
+    The Gaussian lives on an unconstrained variable ``z ~ N(mu, S)``; the simulator
     parameters are ``theta = T(z)``, with ``T`` chosen per coordinate from ``bounds``:
-
-    ============================  =================================  ================
-    bounds                        ``theta = T(z)``                   ``loc`` is
-    ============================  =================================  ================
-    ``(-inf, inf)`` (default)     ``z``                              the mean of theta
-    ``(low, inf)``                ``low + exp(z)``                   ``log(theta - low)``
-    ``(-inf, high)``              ``high - exp(-z)``                 ``-log(high - theta)``
-    ``(low, high)``               ``low + (high - low) sigmoid(z)``  ``logit`` of theta
-    ============================  =================================  ================
-
-    ``T`` is monotone, so ``T(loc)`` is the median of each marginal of theta (and its
-    mean and mode when the coordinate is unbounded): see :meth:`median`.
+    the identity (unbounded), ``low + exp(z)``, ``high - exp(-z)``, or
+    ``low + (high - low) sigmoid(z)``. ``loc`` and ``scale`` are in the parameters' own
+    units: ``loc`` is the median of each marginal of theta (``mu = T^{-1}(loc)``, its mean
+    when unbounded), and ``scale`` its spread there (``S = D^{-1} scale^2 D^{-1}`` with
+    ``D = T'(mu)``, exact for unbounded coordinates and the local spread otherwise).
 
     Parameters
     ----------
     loc : array-like of shape (k,)
-        Mean of the Gaussian variable ``z`` (unconstrained space, see above).
+        The parameters' medians; strictly inside ``bounds``.
     scale : array-like of shape (k,) or (k, k)
-        Standard deviations of ``z`` (shape ``(k,)``), or, with ``covariance="full"``,
-        optionally its covariance matrix (shape ``(k, k)``).
+        Their standard deviations (shape ``(k,)``) or, with ``covariance="full"``,
+        optionally their covariance matrix (shape ``(k, k)``), in the units of theta.
     covariance : {"diag", "full"}, default="diag"
-        ``"diag"``: ``psi = (loc, log scale)``, ``2k`` numbers.
-        ``"full"``: ``S = L L^T`` (Cholesky) with ``L = diag(s) C``, ``C`` unit
-        lower-triangular; ``psi = (loc, log s, strictly-lower entries of C)``,
-        ``2k + k(k-1)/2`` numbers. The off-diagonal coefficients are relative to
+        ``"diag"``: independent coordinates, ``psi = (mu, log s)``. ``"full"``: ``S = L
+        L^T`` with ``L = diag(s) C``, ``C`` unit lower-triangular, ``psi = (mu, log s,
+        strictly-lower entries of C)``. The off-diagonal coefficients are relative to
         their row's scale, so tightening ``s`` (the entropy) tightens whole rows.
     bounds : None, "positive" or sequence of k (low, high) pairs, default=None
         Range of each parameter; ``None`` entries or sides mean unbounded.
@@ -171,8 +168,8 @@ class GaussianProposal(Proposal):
 
     Notes
     -----
-    A fitted proposal (``AVOSimulatorFitter.proposal_``) has ``loc`` and ``scale`` set
-    to the fitted values (``scale`` becomes the covariance matrix for
+    A fitted proposal (``AVOSimulatorFitter.proposal_``) has ``loc`` and ``scale`` set to
+    the fitted values, in the same units (``scale`` becomes the covariance matrix for
     ``covariance="full"``), so its ``get_params`` describes it, and it clones and pickles
     as usual. :meth:`entropy` is the entropy of ``z`` (the Gaussian), which differs from
     that of theta by ``E[log |T'(z)|]`` for bounded coordinates.
@@ -183,6 +180,8 @@ class GaussianProposal(Proposal):
     >>> q = GaussianProposal(loc=[0.0, 1.0], scale=[1.0, 0.5])
     >>> q.sample(3, random_state=0).shape
     (3, 2)
+    >>> GaussianProposal(loc=[3.0], scale=[1.0], bounds=[(0, 10)]).median()
+    array([3.])
     >>> q.build()  # the torch module q_psi the fit trains
     GaussianProposalModule()
     """
@@ -203,13 +202,22 @@ class GaussianProposal(Proposal):
     def build(self) -> GaussianProposalModule:
         """Validate ``loc``, ``scale``, ``covariance``, ``bounds``; build the module (float64)."""
         self._validate_params()
-        mu = np.atleast_1d(np.asarray(self.loc, dtype=float))
-        if mu.ndim != 1 or mu.size == 0 or not np.all(np.isfinite(mu)):
+        loc = np.atleast_1d(np.asarray(self.loc, dtype=float))
+        if loc.ndim != 1 or loc.size == 0 or not np.all(np.isfinite(loc)):
             raise ValueError(f"loc must be a finite, non-empty 1-D array, got {self.loc!r}.")
-        k = mu.shape[0]
-        L = self._scale_tril(k)
-        return GaussianProposalModule(torch.as_tensor(mu), torch.as_tensor(L),
-                                      self.covariance == "full", parse_bounds(self.bounds, k))
+        k = loc.shape[0]
+        bounds = parse_bounds(self.bounds, k)
+        for i, (low, high) in enumerate(bounds):
+            if not low < loc[i] < high:
+                raise ValueError(f"loc[{i}]={loc[i]:g} must lie strictly inside bounds[{i}] "
+                                 f"= ({low:g}, {high:g}): loc is the parameter's median, in "
+                                 "its own units.")
+        transform = box_transform(bounds)
+        with torch.no_grad():
+            mu = transform.inv(torch.as_tensor(loc))
+            slope = _slopes(transform, mu)
+        L = self._scale_tril(k) / slope[:, None]  # D^{-1} L_theta: S_z = D^-1 S_theta D^-1
+        return GaussianProposalModule(mu, torch.as_tensor(L), self.covariance == "full", bounds)
 
     def _scale_tril(self, k: int) -> np.ndarray:
         scale = np.asarray(self.scale, dtype=float)
@@ -233,13 +241,18 @@ class GaussianProposal(Proposal):
     def fitted(self, module: GaussianProposalModule) -> GaussianProposal:
         """A copy of this spec whose ``loc`` and ``scale`` describe the trained ``module``."""
         with torch.no_grad():
-            loc = to_numpy(module.loc())
-            L = to_numpy(module.scale_tril())
-        scale = L @ L.T if self.covariance == "full" else np.diag(L).copy()
+            mu = module.loc()
+            slope = to_numpy(_slopes(module.transform, mu))
+            loc = to_numpy(module.transform(mu))
+            L = slope[:, None] * to_numpy(module.scale_tril())
+        scale = L @ L.T if self.covariance == "full" else np.sqrt((L**2).sum(1))
         return type(self)(loc, scale, covariance=self.covariance, bounds=self.bounds)
 
     def covariance_matrix(self) -> np.ndarray:
-        """Covariance ``S = L L^T`` of the Gaussian variable ``z``, shape (k, k)."""
+        """Covariance ``S = L L^T`` of the Gaussian variable ``z``, shape (k, k).
+
+        (For unbounded coordinates it is the covariance of theta.)
+        """
         with torch.no_grad():
             L = to_numpy(self._module().scale_tril())
         return L @ L.T

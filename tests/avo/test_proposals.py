@@ -51,7 +51,7 @@ def _module(q):
 def test_log_prob_and_autograd_scores_match_closed_forms(covariance, bounds):
     scale = ([0.7, 1.3, 0.4] if covariance == "diag" else
              np.array([[0.49, 0.2, -0.1], [0.2, 1.69, 0.3], [-0.1, 0.3, 0.16]]))
-    q = GaussianProposal([0.3, -0.2, 0.5], scale, covariance=covariance, bounds=bounds)
+    q = GaussianProposal([0.3, 0.8, 0.5], scale, covariance=covariance, bounds=bounds)
     module, loc, L = _module(q)
     theta = q.sample(7, random_state=0)
     lp, d_loc, d_L = _closed_form(loc, L, theta, bounds or [(None, None)] * 3)
@@ -89,7 +89,8 @@ def test_entropy_matches_torch_and_monte_carlo_and_its_gradient(covariance):
 
 def test_scores_have_zero_mean_and_the_fisher_information():
     """E_q[score] = 0 and, for (mean, log-scale), Cov = diag(1/sigma^2, 2) (in loc units)."""
-    q = GaussianProposal([0.5], [0.25], bounds=[(0.0, None)])
+    # median exp(0.5), spread 0.25 exp(0.5) in theta: z = log theta ~ N(0.5, 0.25^2)
+    q = GaussianProposal([np.exp(0.5)], [0.25 * np.exp(0.5)], bounds=[(0.0, None)])
     module = q.build()
     s = per_sample_scores(module, torch.as_tensor(q.sample(400_000, random_state=2)))
     s = np.column_stack([s["loc_step"].numpy() / 0.25, s["log_scale_step"].numpy() * 3])
@@ -133,7 +134,8 @@ def test_floor_spread_stops_shrinking_at_the_floor_and_never_widens():
 
 
 def test_bounds_keep_samples_in_range_and_median_is_transformed_loc():
-    q = GaussianProposal([0.0, 0.0, 0.0], [3.0, 3.0, 3.0], bounds=BOUNDED)
+    # medians (0, 1, 0.5); spreads in theta units: z ~ N(0, 3^2) in every coordinate
+    q = GaussianProposal([0.0, 1.0, 0.5], [3.0, 3.0, 2.25], bounds=BOUNDED)
     theta = q.sample(50_000, random_state=3)
     assert theta[:, 1].min() > 0.0
     assert theta[:, 2].min() > -1.0 and theta[:, 2].max() < 2.0
@@ -141,7 +143,20 @@ def test_bounds_keep_samples_in_range_and_median_is_transformed_loc():
     np.testing.assert_allclose(q.median(), [0.0, 1.0, 0.5])
     np.testing.assert_allclose(q.inverse_transform(q.transform(theta[:5] * 0 + 0.3)), 0.3)
     assert np.isneginf(q.log_prob([[0.0, -1.0, 0.0]]))[0]
-    assert GaussianProposal([0.0], [1.0], bounds="positive").median()[0] == 1.0
+    assert GaussianProposal([1.0], [1.0], bounds="positive").median()[0] == 1.0
+    np.testing.assert_allclose(q.build().spread().detach().numpy(), 3.0)
+
+
+def test_loc_and_scale_are_in_the_parameters_own_units():
+    q = GaussianProposal([3.0, 1.0], [0.5, 0.02], bounds=[(0, 10), (0, None)])
+    theta = q.sample(200_000, random_state=0)
+    np.testing.assert_allclose(np.median(theta, 0), [3.0, 1.0], rtol=0.01)
+    np.testing.assert_allclose(theta.std(0), [0.5, 0.02], rtol=0.05)  # local spread
+    fitted = q.fitted(q.build())  # a round trip through the module
+    np.testing.assert_allclose(fitted.loc, [3.0, 1.0])
+    np.testing.assert_allclose(fitted.scale, [0.5, 0.02])
+    with pytest.raises(ValueError, match="strictly inside bounds"):
+        GaussianProposal([0.0], [1.0], bounds="positive").build()
 
 
 def test_antithetic_samples_are_mirrored():
