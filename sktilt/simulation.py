@@ -414,7 +414,7 @@ def _receive(conn, seconds):
         return _DIED
 
 
-def _death(proc) -> SimulationFailure:
+def _death(proc, *, starting=False) -> SimulationFailure:
     proc.join(1.0)
     code = proc.exitcode
     if code is not None and code < 0:
@@ -424,6 +424,11 @@ def _death(proc) -> SimulationFailure:
             how = f"killed by signal {-code}"
     else:
         how = f"exit code {code}"
+    if starting:  # typically a script without a main guard, imported again by the child
+        return SimulationFailure(
+            "crashed", f"the simulation's process died before loading the simulator "
+            f"({how}); a script calling simulate(timeout=...) must guard its main code "
+            "with `if __name__ == '__main__':` (multiprocessing's safe importing of main)")
     return SimulationFailure("crashed", f"the simulation's process died ({how})")
 
 
@@ -447,7 +452,7 @@ def _drain(proc, conn, out, i, vectorized, timeout):
     n = len(out)
     msg = _receive(conn, _STARTUP_SECONDS)
     if msg is _NOTHING or msg is _DIED:
-        failure = (_death(proc) if msg is _DIED else SimulationFailure(
+        failure = (_death(proc, starting=True) if msg is _DIED else SimulationFailure(
             "timeout", f"the simulation process did not start within {_STARTUP_SECONDS:g} "
             "s (loading the simulator)"))
         out[i:] = [failure] * (n - i)
@@ -592,7 +597,9 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
         segfault, the OOM killer) is a ``"crashed"`` failure rather than a
         :class:`SimulationWorkerError`. ``None`` (default) runs the simulations in the
         workers, without a deadline. The seeds, hence the results of the simulations
-        that finish, are the same with or without a timeout.
+        that finish, are the same with or without a timeout. As with
+        :mod:`multiprocessing`, a script calling ``simulate`` with a timeout needs the
+        ``if __name__ == "__main__":`` guard (otherwise each child fails to start).
     verbose : int
         joblib verbosity.
 

@@ -183,6 +183,8 @@ def _wrong_shapes():
     (lambda p: (p / "vae.json").write_text("{not json"), "vae.json is not readable JSON"),
     (lambda p: (p / "vae.json").unlink(), "vae.json is not readable JSON"),
     (lambda p: (p / "vae.json").write_text("[1, 2]"), "not a cache of this format"),
+    (lambda p: ((p / "vae.pt").unlink(), (p / "vae.pt").symlink_to("/dev/zero")),
+     "vae.pt is not a regular file"),
     (_edit_meta(key="0" * 32), "made with other parameters or data"),
     (_edit_meta(sktilt_version="0.1.0"), "made by sktilt '0.1.0', this is"),
     (_edit_meta(estimator="sktilt.models._classifier.TorchClassifier"),

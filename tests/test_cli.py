@@ -50,7 +50,7 @@ def test_energy_peaks_outputs_are_consistent(tmp_path, capsys):
     argv = ["energy-peaks", "--n-weeks", "400", "--epochs", "8", "--quantile", "0.05",
             "--out", str(out), "--quiet"]
     assert main(argv) == 0
-    for name in ("summary.json", "curves.png", "pareto.png", "vae.joblib"):
+    for name in ("summary.json", "curves.png", "pareto.png", "vae.json", "vae.pt"):
         assert (out / name).stat().st_size > 0
     s = json.loads((out / "summary.json").read_text())
     assert s["kl_budget"] == pytest.approx(quantile_budget(0.05))

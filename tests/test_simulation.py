@@ -436,6 +436,14 @@ class FailsToLoad:
         return theta
 
 
+class DiesWhenLoaded:
+    def __reduce__(self):
+        return os._exit, (5,)
+
+    def __call__(self, theta, random_state):  # pragma: no cover - never loaded
+        return theta
+
+
 def test_timeout_arguments():
     for bad in (0, -1.0, float("inf"), float("nan"), True, "1"):
         with pytest.raises(ValueError, match="timeout must be None or a positive number"):
@@ -445,6 +453,10 @@ def test_timeout_arguments():
     assert simulate(Unpicklable(), THETAS, seed=0).ok.all()  # fine without a timeout
     with pytest.raises(SimulationError, match="could not load the simulator.*no such"):
         simulate(FailsToLoad(), THETAS, timeout=10)
+    res = simulate(DiesWhenLoaded(), THETAS[:3], timeout=10)
+    assert [f.kind for f in res.failures] == ["crashed"] * 3
+    assert res.errors[0].startswith("the simulation's process died before loading the "
+                                    "simulator (exit code 5); a script calling")
     # lambdas and closures work: cloudpickle
     offset = 2.0
     res = simulate(lambda theta, rs: theta + offset, THETAS[:4], seed=0, timeout=10)

@@ -105,6 +105,9 @@ def _load_cache(estimator, X, y, key: str, meta_path: Path, weights_path: Path):
     from .. import __version__
     from .._random import torch_seeded
 
+    for path in (meta_path, weights_path):
+        if path.exists() and not path.is_file():  # a device or a folder: never read
+            return None, f"{path.name} is not a regular file"
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
