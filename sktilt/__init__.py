@@ -15,7 +15,7 @@ classifiers, :mod:`sktilt.datasets` data and benchmark simulators.
 
 __version__ = "0.2.0.dev0"
 
-from .avo import AVOSimulatorFitter, GaussianProposal
+from .avo import AVOSimulatorFitter, FlowProposal, GaussianProposal
 from .metrics import energy_distance
 from .models import VAE, TorchClassifier, class_log_probability
 from .simulation import (
@@ -47,6 +47,7 @@ __all__ = [
     "ClassLogProbability",
     "CurveMaximum",
     "GaussianBase",
+    "FlowProposal",
     "GaussianProposal",
     "LatentSampler",
     "LinearCriterion",

@@ -2,7 +2,8 @@
 
 * :func:`~sktilt.energy_distance`, a two-sample discrepancy between observed and simulated
   data: :meth:`sktilt.AVOSimulatorFitter.score` reports it negated, so that higher is
-  better;
+  better; :func:`energy_test`, its permutation two-sample test (the check after an AVO
+  fit);
 * scorers reading a fitted :class:`~sktilt.BoltzmannTuner`'s ``criterion_mean_``,
   ``kl_`` and ``beta_``, gathered in :data:`PARETO_SCORING` to compute the Pareto front
   with a grid search, and :func:`pareto_front_from_cv` to extract it.
@@ -14,10 +15,14 @@ __all__ = [
     "PARETO_SCORING",
     "beta_scorer",
     "criterion_mean_scorer",
+    "TwoSampleTest",
     "energy_distance",
+    "energy_test",
     "kl_scorer",
     "pareto_front_from_cv",
 ]
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -119,3 +124,86 @@ def pareto_front_from_cv(cv_results) -> dict:
     params = [cv_results["params"][int(np.flatnonzero((kl == k) & (crit == c))[0])]
               for k, c in zip(front_kl, front_crit)]
     return {"kl": front_kl, "criterion_mean": front_crit, "params": params}
+
+
+# energy_test: samples per side (subsampled beyond): the distance matrix is (2 n)^2.
+MAX_PER_SAMPLE = 2000
+N_PERMUTATIONS = 200
+# p-values below this level count as distinguishable (the AVO fitter warns).
+LEVEL = 0.01
+
+
+@dataclass(frozen=True)
+class TwoSampleTest:
+    """Result of :func:`energy_test`.
+
+    Attributes
+    ----------
+    statistic : float
+        Energy distance ``2 E|X - Y| - E|X - X'| - E|Y - Y'|`` (standardised units).
+    p_value : float
+        Permutation p-value, ``(1 + #{permuted >= observed}) / (1 + n_permutations)``.
+    n_observed, n_simulated : int
+        Sizes of the two samples compared.
+    """
+
+    statistic: float
+    p_value: float
+    n_observed: int
+    n_simulated: int
+
+    def distinguishable(self, level: float = LEVEL) -> bool:
+        """Whether the test rejects "same distribution" at ``level``."""
+        return self.p_value < level
+
+
+def _group_means(D: np.ndarray, labels: np.ndarray, n_x: int) -> np.ndarray:
+    # labels (n, P) in {0, 1} with n_x ones per column: the energy statistic per column.
+    a, b = labels, 1.0 - labels
+    n_y = D.shape[0] - n_x
+    Da = D @ a
+    xx = (a * Da).sum(0) / n_x**2
+    xy = (b * Da).sum(0) / (n_x * n_y)
+    yy = (b * (D @ b)).sum(0) / n_y**2
+    return 2.0 * xy - xx - yy
+
+
+def energy_test(X: np.ndarray, Y: np.ndarray, random_state: np.random.Generator, *,
+                n_permutations: int = N_PERMUTATIONS) -> TwoSampleTest:
+    """Energy-distance two-sample test of ``X`` (n, p) against ``Y`` (m, p).
+
+    Columns are standardised by the spread of ``X``; each side is subsampled to at most
+    :data:`MAX_PER_SAMPLE` rows.
+
+    Parameters
+    ----------
+    X, Y : ndarray of shape (n, p), (m, p)
+    random_state : numpy.random.Generator
+        Subsampling and permutations.
+    n_permutations : int, default=200
+
+    Returns
+    -------
+    TwoSampleTest
+    """
+    rng = random_state
+    X, Y = np.asarray(X, dtype=float), np.asarray(Y, dtype=float)
+    if len(X) > MAX_PER_SAMPLE:
+        X = X[rng.choice(len(X), MAX_PER_SAMPLE, replace=False)]
+    if len(Y) > MAX_PER_SAMPLE:
+        Y = Y[rng.choice(len(Y), MAX_PER_SAMPLE, replace=False)]
+    std = X.std(0)
+    scale = np.where(std > 0, std, 1.0)
+    Z = np.concatenate([X, Y]) / scale
+    sq = np.sum(Z**2, 1)
+    D = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * Z @ Z.T, 0.0))
+    n, n_x = len(Z), len(X)
+    observed = np.zeros((n, 1))
+    observed[:n_x] = 1.0
+    perms = np.argsort(rng.random((n_permutations, n)), axis=1)[:, :n_x]
+    labels = np.zeros((n, n_permutations))
+    labels[perms.T, np.arange(n_permutations)] = 1.0
+    stat = float(_group_means(D, observed, n_x)[0])
+    null = _group_means(D, labels, n_x)
+    p_value = (1.0 + np.sum(null >= stat)) / (1.0 + n_permutations)
+    return TwoSampleTest(stat, float(p_value), n_x, len(Y))

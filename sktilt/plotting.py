@@ -9,7 +9,8 @@
 * :func:`plot_criteria_histograms` -- gradient-norm histograms of candidate criteria
   (BTGM Fig. 1);
 * :func:`plot_avo_trajectory`, :func:`plot_avo_fit` -- AVO proposal trajectory and
-  observed vs fitted data.
+  observed vs fitted data; :func:`plot_parameters` -- a corner plot of parameters drawn
+  from a fitted proposal, with optional truth and reference (MLE) lines.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "plot_criteria_histograms",
     "plot_curves",
     "plot_image_grid",
+    "plot_parameters",
     "plot_pareto_front",
     "plot_path",
 ]
@@ -225,3 +227,51 @@ def plot_avo_fit(X_obs, X_fit, *, feature=0, bins=40, ax=None):
     ax.set_ylabel("density")
     ax.legend()
     return ax
+
+
+def plot_parameters(samples, *, names=None, truth=None, reference=None, bins=40, fig=None):
+    """Corner (pair) plot of parameter draws, e.g. ``fitter.sample_parameters(5000)``.
+
+    Histograms on the diagonal, scatter plots below it; ``truth`` is drawn as dashed
+    lines, ``reference`` (e.g. the MLE) as dotted ones.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n, k)
+    names : list of str or None
+    truth, reference : array-like of shape (k,) or None
+    bins : int, default=40
+    fig : matplotlib Figure or None
+
+    Returns
+    -------
+    axes : ndarray of shape (k, k) of Axes (empty above the diagonal)
+    """
+    plt = _plt()
+    samples = np.asarray(samples, dtype=float)
+    samples = samples.reshape(len(samples), -1)
+    k = samples.shape[1]
+    names = names or [f"theta[{j}]" for j in range(k)]
+    fig = plt.figure(figsize=(2.2 * k + 1, 2.2 * k + 1)) if fig is None else fig
+    axes = np.array(fig.subplots(k, k, squeeze=False))
+    lines = [(v, ls) for v, ls in ((truth, "--"), (reference, ":")) if v is not None]
+    for i in range(k):
+        for j in range(k):
+            ax = axes[i, j]
+            if j > i:
+                ax.set_axis_off()
+                continue
+            if i == j:
+                ax.hist(samples[:, j], bins=bins, density=True, color="C0", alpha=0.7)
+            else:
+                ax.scatter(samples[:, j], samples[:, i], s=2, alpha=0.3, color="C0")
+            for values, ls in lines:
+                values = np.atleast_1d(values)
+                ax.axvline(values[j], color="k", ls=ls, lw=1)
+                if i != j:
+                    ax.axhline(values[i], color="k", ls=ls, lw=1)
+            if i == k - 1:
+                ax.set_xlabel(names[j])
+            if j == 0 and i > 0:
+                ax.set_ylabel(names[i])
+    return axes

@@ -16,6 +16,7 @@ from sktilt.plotting import (  # noqa: E402
     plot_criteria_histograms,
     plot_curves,
     plot_image_grid,
+    plot_parameters,
     plot_pareto_front,
 )
 
@@ -51,3 +52,15 @@ def test_avo_figures():
     assert len(ax.lines) == 1
     ax = plot_avo_fit(np.zeros((10, 1)), np.ones((10, 1)))
     assert len(ax.patches) > 0
+
+
+def test_parameter_corner_plot():
+    samples = np.random.default_rng(0).normal(size=(300, 3))
+    axes = plot_parameters(samples, names=["a", "b", "c"], truth=[0, 0, 0],
+                           reference=[0.1, 0.1, 0.1])
+    assert axes.shape == (3, 3)
+    assert not axes[0, 2].axison and axes[2, 0].get_xlabel() == "a"
+    assert len(axes[1, 1].patches) == 40  # the histogram's bars
+    offsets = axes[2, 0].collections[0].get_offsets()
+    np.testing.assert_allclose(offsets, samples[:, [0, 2]])
+    assert {line.get_linestyle() for line in axes[1, 0].lines} == {"--", ":"}

@@ -6,16 +6,20 @@ private modules hold one piece each:
 
 * ``_proposals`` -- proposal specs (:class:`GaussianProposal`) that build torch modules;
 * ``_gaussian`` -- the Gaussian proposal module and its box bijection;
+* ``_flow`` -- the normalizing-flow proposal (:class:`FlowProposal`);
 * ``_critics`` -- the critic and its losses (WGAN-GP, WGAN-LP, R1);
 * ``_step`` -- one update: the proposal objective (Eq. 12 + 15), the gamma schedule,
   iterate averaging;
+* ``_checks`` -- checks of a finished fit (two-sample test, location drift);
 * ``_resolution`` -- how precisely the data pin each parameter (the floor on the spread);
 * ``_simulated`` -- the methods of a fitted model; ``_fitter`` -- the estimator.
 """
 
 from ..simulation import SimulationFailureWarning
+from ._checks import FitQualityWarning, location_drift
 from ._critics import PENALTIES, CriticModule, CriticObjective, critic_loss, generator_values
 from ._fitter import AVOSimulatorFitter
+from ._flow import FlowProposal, FlowProposalModule
 from ._gaussian import GaussianProposalModule, box_transform
 from ._proposals import GaussianProposal, Proposal
 from ._resolution import ParameterResolution, ScaleFloor
@@ -26,6 +30,9 @@ __all__ = [
     "AVOSimulatorFitter",
     "CriticModule",
     "CriticObjective",
+    "FitQualityWarning",
+    "FlowProposal",
+    "FlowProposalModule",
     "GaussianProposal",
     "GaussianProposalModule",
     "ParameterResolution",
@@ -37,5 +44,6 @@ __all__ = [
     "box_transform",
     "critic_loss",
     "generator_values",
+    "location_drift",
     "polynomial_average",
 ]

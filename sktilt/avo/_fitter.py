@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = ["AVOSimulatorFitter", "SimulationFailureWarning"]
 
 import copy
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -32,6 +33,8 @@ from ..simulation import (
     check_simulator_configuration,
     simulate,
 )
+from ..metrics import MAX_PER_SAMPLE, energy_test
+from ._checks import MAX_DRIFT, FitQualityWarning, location_drift
 from ._critics import PENALTIES, CriticObjective, critic_net, generator_values, run_critic
 from ._resolution import ScaleFloor
 from ._simulated import SimulatedModelMixin
@@ -48,6 +51,8 @@ from ._step import (
 # Critic steps before the first proposal update, in units of n_critic: the critic
 # first learns the initial proposal's data.
 _WARM_UP_ROUNDS = 5
+# final_batch_size="auto" grows the batch to at most this many simulations.
+_AUTO_FINAL_BATCH = 1500
 
 
 class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
@@ -66,13 +71,17 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
         observation of shape ``(n_features,)``. With ``vectorized=True``,
         ``simulator(thetas (m, n_params), random_state) -> (m, n_features)``. Must be
         picklable (module level, or an object) for process-based joblib backends.
-    proposal : GaussianProposal
+    proposal : GaussianProposal or FlowProposal
         Initial proposal ``q_psi``, a spec whose ``build()`` makes the torch module that
-        is trained; never modified.
+        is trained; never modified. A :class:`~sktilt.FlowProposal` can hold several
+        modes, ridges or a whole population of parameters (a source distribution).
     gamma : float, default=1.0
-        Entropy weight ``gamma >= 0`` of Eq. 15: ``U_g = E[L_g] + gamma H(q)`` is
-        minimised, so ``gamma > 0`` tightens the proposal around a point estimate;
-        ``gamma = 0`` lets it keep the spread that best matches the data. The
+        Entropy weight of Eq. 15: ``U_g = E[L_g] + gamma H(q)`` is minimised, so
+        ``gamma > 0`` tightens the proposal around a point estimate; ``gamma = 0``
+        lets it keep the spread that best matches the data (with a
+        :class:`~sktilt.FlowProposal` and one parameter per observation: the source
+        distribution); ``gamma < 0`` rewards entropy, the most spread-out proposal
+        consistent with the data (maximum-entropy source, as in Sourcerer). The
         weight is annealed from 0 quadratically (``gamma (t / max_iter)^2``): a
         proposal tightened before its location arrives freezes. It is in units of
         the critic's values, which are Lipschitz in the standardised data.
@@ -84,11 +93,21 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
     n_critic : int, default=10
         Critic steps per proposal update (Algorithm 1, line 2).
     batch_size : int, default=128
-        Simulations per iteration ``M``; also the critic's mini-batch size.
+        Simulations per iteration ``M`` while the proposal travels (the first half of
+        the updates); also the critic's mini-batch size.
+    final_batch_size : int or "auto", default="auto"
+        Simulations per iteration once the proposal refines (the averaged second half):
+        ``M`` grows geometrically from ``batch_size`` to it over the third quarter of the
+        updates. The precision of the fit is that of the observations only when the
+        simulations per update carry comparable information: ``"auto"`` is
+        ``clip(n_obs // 10, batch_size, 1500)`` (about 170 000 simulations in all for
+        20 000 observations).
     max_iter : int, default=300
-        Proposal updates. The fit runs ``(max_iter + 1) * batch_size`` simulations.
-    lr : float, default=0.1
-        Step size for ``psi`` (``torch.optim.Adam`` without momentum, i.e. RMSprop with
+        Proposal updates.
+    lr : float or "auto", default="auto"
+        Step size for ``psi``; ``"auto"`` is 0.1 for a :class:`~sktilt.GaussianProposal`
+        and 3e-3 (Adam on the flow's weights) for a :class:`~sktilt.FlowProposal`. For a
+        Gaussian (``torch.optim.Adam`` without momentum, i.e. RMSprop with
         bias correction, in the proposal's local coordinates, see
         :class:`~sktilt.avo.GaussianProposalModule`): locations move by about ``lr``
         *current* standard deviations of the proposal per update (so steps shrink as
@@ -139,6 +158,11 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
         gradient compares the pair like a finite difference. Helps simulators whose
         output is a smooth function of ``theta`` for fixed seeds; ``batch_size``
         is rounded down to an even number.
+    validation_fraction : float in (0, 1) or None, default=None
+        Fraction of the observations held out of the fit for the two-sample check
+        (``two_sample_``). ``None`` checks against (up to 2 000 of) the training
+        observations: with a handful of parameters a fit cannot overfit them, and the
+        fit keeps all the data's precision.
     callbacks : list of skorch callbacks or None, default=None
         Extra callbacks of the proposal's skorch net (one epoch per update; its history
         records ``generator_value`` and ``entropy`` per update).
@@ -173,9 +197,25 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
         The floor ``min_scale`` put on the proposal's standard deviations at the
         last update (``inf`` where the parameter showed no effect on the features,
         which keeps its spread); ``None`` with ``min_scale=None``.
+    two_sample_ : TwoSampleTest or None
+        Energy-distance permutation test (:func:`sktilt.metrics.energy_test`) of up to
+        2 000 observations (held out with ``validation_fraction``) against as many
+        simulations from ``proposal_``; ``None`` when none succeeded.
+    location_drift_ : ndarray of shape (n_params,)
+        How far the proposal's location travelled over the last quarter of the
+        updates, in final standard deviations (:func:`sktilt.avo.location_drift`).
+    unresolved_parameters_ : list of int
+        Parameters whose effect on the data's distribution the resolution estimate
+        never saw (``scale_floor_`` infinite): their spread was left as it started.
+    converged_ : bool
+        No location drift above 1 and the two-sample test does not reject at the 1 %
+        level. Otherwise, and for unresolved parameters, a
+        :class:`~sktilt.avo.FitQualityWarning` says what went wrong. The test's power
+        grows with the observations it compares (at most 2 000): it catches fits that
+        are grossly off, not a few standard errors of a large data set.
     n_iter_ : int
     n_simulations_ : int
-        Simulations run, failed ones included.
+        Simulations run, failed ones and the check's included.
     n_failed_simulations_ : int
     failed_parameters_ : ndarray of shape (n_failed, n_params)
     failure_messages_ : list of str
@@ -197,13 +237,14 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "simulator": [callable],
         "proposal": [HasMethods(["build", "fitted"])],
-        "gamma": [Interval(Real, 0, None, closed="left")],
+        "gamma": [Real],
         "vectorized": ["boolean"],
         "summary": [HasMethods(["fit", "transform"]), None],
         "n_critic": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "final_batch_size": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "critic_lr": [Interval(Real, 0, None, closed="neither")],
         "hidden_layer_sizes": [tuple, list],
         "penalty": [StrOptions(set(PENALTIES))],
@@ -215,6 +256,7 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
         "on_failure": [StrOptions({"drop", "raise"})],
         "max_failure_fraction": [Interval(Real, 0, 1, closed="both")],
         "common_random_numbers": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "callbacks": [list, None],
         "n_jobs": [Integral, None],
         "device": [str, torch.device],
@@ -223,10 +265,12 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
     }
 
     def __init__(self, simulator, proposal, *, gamma=1.0, vectorized=False, summary=None,
-                 n_critic=10, batch_size=128, max_iter=300, lr=0.1, critic_lr=3e-3,
+                 n_critic=10, batch_size=128, final_batch_size="auto", max_iter=300, lr="auto",
+                 critic_lr=3e-3,
                  hidden_layer_sizes=(64, 64), penalty="wgan-lp", gradient_penalty=10.0,
                  baseline="optimal", min_scale="auto", averaging=0.5, on_failure="drop",
-                 max_failure_fraction=0.5, common_random_numbers=False, callbacks=None,
+                 max_failure_fraction=0.5, common_random_numbers=False,
+                 validation_fraction=None, callbacks=None,
                  n_jobs=None, device="cpu", verbose=0, random_state=None):
         self.simulator = simulator
         self.proposal = proposal
@@ -235,6 +279,7 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
         self.summary = summary
         self.n_critic = n_critic
         self.batch_size = batch_size
+        self.final_batch_size = final_batch_size
         self.max_iter = max_iter
         self.lr = lr
         self.critic_lr = critic_lr
@@ -247,6 +292,7 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
         self.on_failure = on_failure
         self.max_failure_fraction = max_failure_fraction
         self.common_random_numbers = common_random_numbers
+        self.validation_fraction = validation_fraction
         self.callbacks = callbacks
         self.n_jobs = n_jobs
         self.device = device
@@ -269,13 +315,14 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
         self
         """
         X = self._validate_observations(X)
+        X, X_check = self._split_validation(X)
         summary = None if self.summary is None else clone(self.summary).fit(X)
         state = self._initialize(X, summary)
         try:
             with torch_seeded(state.seed):
                 self._warm_up(state, summary)
                 for it in range(self.max_iter):
-                    batch = self._simulate_step(state, summary)
+                    batch = self._simulate_step(state, summary, it=it)
                     entry = {"n_simulations": len(batch.theta),
                              "n_failed": batch.result.n_failed}
                     if batch.features is not None:
@@ -287,6 +334,7 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
             exc.proposal = clone(self.proposal).fitted(state.proposal)
             raise
         self._finalize(X, summary, state)
+        self._check_fit(state, summary, X if X_check is None else X_check)
         return self
 
     def _validate_observations(self, X) -> np.ndarray:
@@ -296,6 +344,19 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
                              "n_features); got a 1-D array: use X.reshape(-1, 1) for a "
                              "single feature.")
         return validate_data(self, X, ensure_min_samples=2, dtype=np.float64)
+
+    def _split_validation(self, X):
+        """Hold out ``validation_fraction`` of the observations for the two-sample check."""
+        if self.validation_fraction is None:
+            return X, None
+        n_check = int(round(self.validation_fraction * len(X)))
+        if n_check < 2 or len(X) - n_check < 2:
+            raise ValueError(f"validation_fraction={self.validation_fraction} leaves "
+                             f"{n_check} of {len(X)} observations for the check; both parts "
+                             "need at least 2.")
+        seed = np.random.SeedSequence(draw_seed(self.random_state), spawn_key=(7,))
+        order = np.random.default_rng(seed).permutation(len(X))
+        return X[order[n_check:]], X[order[:n_check]]
 
     def _initialize(self, X, summary) -> FitState:
         proposal = clone(self.proposal).build()
@@ -316,12 +377,14 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
                      for cb in (self.callbacks or [])]
         if self.verbose:
             callbacks.append(EpochProgress(self.max_iter, desc="AVO", across_runs=True))
+        lr = proposal.default_lr if self.lr == "auto" else self.lr
         proposal_net = proposal_net_for(proposal, ProposalObjective(self.baseline),
-                                        lr=self.lr, n_updates=self.max_iter,
+                                        lr=lr, n_updates=self.max_iter,
                                         callbacks=callbacks)
         return FitState(seed, theta_rng, sim_root, torch_generator(seed, self.device), X_obs,
                          proposal, proposal_net, critic,
-                         ScaleFloor(self.min_scale, n_params, X_obs.shape[1], X_obs.shape[0]),
+                         ScaleFloor(self.min_scale if proposal.floors_spread else None,
+                                    n_params, X_obs.cpu().numpy()),
                          FailureLog(self.max_failure_fraction),
                          max(1, int(round(self.averaging * self.max_iter))))
 
@@ -335,14 +398,24 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
                         vectorized=self.vectorized, n_features=self.n_features_in_,
                         on_failure=self.on_failure)
 
-    def _simulate_step(self, state: FitState, summary, first: bool = False) -> SimulatedBatch:
+    def _batch_at(self, it: int, n_obs: int) -> int:
+        """Simulations at update ``it`` (see ``final_batch_size``)."""
+        final = (int(np.clip(n_obs // 10, self.batch_size, _AUTO_FINAL_BATCH))
+                 if self.final_batch_size == "auto" else max(self.final_batch_size,
+                                                             self.batch_size))
+        t = np.clip((it - self.max_iter / 2) / (self.max_iter / 4), 0.0, 1.0)
+        return int(round(self.batch_size * (final / self.batch_size) ** t))
+
+    def _simulate_step(self, state: FitState, summary, first: bool = False,
+                       it: int = 0) -> SimulatedBatch:
         """Simulate a batch from the current proposal; feed the resolution estimate.
 
         A first batch where every simulation failed is a configuration error, reported
         as such rather than as a failure rate.
         """
         thetas, result = draw_and_simulate(
-            state.proposal, self.batch_size, state.theta_rng, state.sim_root.spawn(1)[0],
+            state.proposal, self._batch_at(it, len(state.X_obs)), state.theta_rng,
+            state.sim_root.spawn(1)[0],
             self._simulate, common_random_numbers=self.common_random_numbers)
         if first:
             check_simulator_configuration(result, state.proposal.n_parameters,
@@ -409,3 +482,53 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
         std = X.std(0)
         self._obs_mean, self._obs_scale = X.mean(0), np.where(std > 0, std, 1.0)
         self._score_seed = int(np.random.SeedSequence(state.seed).generate_state(1)[0])
+
+    def _check_fit(self, state: FitState, summary, X_check) -> None:
+        """Two-sample check, location drift and resolution: ``converged_``, warnings."""
+        module = self.proposal_._module()
+        rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(8,)))
+        n = min(len(X_check), MAX_PER_SAMPLE)
+        thetas = to_numpy(module.sample(n, rng))
+        result = self._simulate(thetas, np.random.SeedSequence(state.seed, spawn_key=(9,)))
+        state.failures.record(thetas, result)
+        self.n_simulations_ = state.failures.n_simulations
+        self.n_failed_simulations_ = state.failures.n_failed
+        self.failed_parameters_ = state.failures.failed_array(len(self.theta_))
+        self.failure_messages_ = state.failures.messages
+        self.two_sample_ = None
+        if result.ok.sum() >= 2:
+            self.two_sample_ = energy_test(self._features(X_check, summary).cpu().numpy(),
+                                           self._features(result.X, summary).cpu().numpy(),
+                                           rng)
+        with torch.no_grad():
+            spread = to_numpy(module.spread())
+        self.location_drift_ = location_drift(np.array([h["loc"] for h in self.history_]),
+                                              spread)
+        floor = self.scale_floor_
+        self.unresolved_parameters_ = ([] if floor is None else
+                                       np.flatnonzero(~np.isfinite(floor)).tolist())
+        moving = np.flatnonzero(self.location_drift_ > MAX_DRIFT).tolist()
+        distinguishable = self.two_sample_ is None or self.two_sample_.distinguishable()
+        self.converged_ = not moving and not distinguishable
+        problems = []
+        if self.unresolved_parameters_:
+            problems.append(
+                f"parameter(s) {self.unresolved_parameters_} showed no effect on the "
+                "simulated data's distribution, so their spread was left as it started "
+                "(scale_floor_ is inf there): the data may not identify them, or the "
+                "starting proposal is too narrow to see their effect")
+        if moving:
+            problems.append(
+                f"the location of parameter(s) {moving} was still moving at the end "
+                f"(drift {np.round(self.location_drift_[moving], 1).tolist()} final "
+                "standard deviations over the last quarter): raise max_iter or start "
+                "closer")
+        if distinguishable:
+            p = "no valid simulation" if self.two_sample_ is None else (
+                f"energy-distance p-value {self.two_sample_.p_value:.3g}")
+            problems.append(
+                "observations and data simulated from the fitted proposal can be told "
+                f"apart ({p}): the fit is off, or the simulator cannot reproduce the data")
+        if problems:
+            warnings.warn("AVO fit: " + "; ".join(problems) + ".", FitQualityWarning,
+                          stacklevel=3)

@@ -71,6 +71,11 @@ class GaussianProposalModule(nn.Module):
         Range of each parameter (:func:`box_transform`).
     """
 
+    # The fitter's lr="auto": steps of 0.1 current standard deviations.
+    default_lr = 0.1
+    # Whether min_scale applies: a point estimate's spread, floored at the resolution.
+    floors_spread = True
+
     def __init__(self, loc: torch.Tensor, scale_tril: torch.Tensor, full: bool,
                  bounds: list[tuple[float, float]]):
         super().__init__()

@@ -9,9 +9,53 @@ the proposal below a few standard errors, estimated along the fit by
 
 from __future__ import annotations
 
-__all__ = ["ParameterResolution", "ScaleFloor"]
+__all__ = ["DistributionFeatures", "ParameterResolution", "ScaleFloor"]
 
 import numpy as np
+
+# Cut points per feature of the observations at which the empirical CDF is compared, and
+# the largest number of pairwise products (dependence) the features include.
+_QUANTILES = np.arange(1, 8) / 8
+_MAX_PAIRS = 45
+
+
+class DistributionFeatures:
+    """Features of the whole distribution of the data, for the resolution estimate.
+
+    The mean of raw features only sees parameters that move the data's location: a
+    parameter of spread or shape (the g-and-k's ``B``, ``g``, ``k``, a correlation)
+    leaves it unchanged. These features are, per column, the indicators
+    ``1{x <= c}`` at the seven octiles ``c`` of the observations (so their means are
+    the empirical CDF there: bounded, and moved by location, spread and shape alike),
+    and the products of pairs of standardised columns (moved by dependence), up to
+    :data:`_MAX_PAIRS` pairs.
+
+    Parameters
+    ----------
+    X_obs : array of shape (n_obs, n_features)
+        The observations (after any ``summary``).
+    """
+
+    def __init__(self, X_obs: np.ndarray):
+        X_obs = np.asarray(X_obs, dtype=float)
+        self.cuts = np.quantile(X_obs, _QUANTILES, axis=0)  # (7, p)
+        self.mean, std = X_obs.mean(0), X_obs.std(0)
+        self.scale = np.where(std > 0, std, 1.0)
+        p = X_obs.shape[1]
+        pairs = [(i, j) for i in range(p) for j in range(i + 1, p)][:_MAX_PAIRS]
+        self.pairs = np.array(pairs, dtype=int).reshape(-1, 2)
+
+    @property
+    def n_features(self) -> int:
+        return self.cuts.size + len(self.pairs)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """The features of ``X`` (n, n_features_in), shape (n, n_features)."""
+        X = np.asarray(X, dtype=float)
+        below = (X[:, None, :] <= self.cuts[None]).reshape(len(X), -1).astype(float)
+        Z = (X - self.mean) / self.scale
+        products = Z[:, self.pairs[:, 0]] * Z[:, self.pairs[:, 1]]
+        return np.concatenate([below, products], axis=1)
 
 
 class ParameterResolution:
@@ -23,8 +67,10 @@ class ParameterResolution:
     ``B`` and ``S`` pooled over all batches by accumulating their centred cross
     products). The mean of ``n_obs`` observations then carries the information
     ``I_ii = n_obs b_i^T S^{-1} b_i`` on ``z_i`` (the other coordinates held fixed).
-    Only the features' mean is used, so this bounds the Fisher information from
-    below and ``1 / sqrt(I_ii)`` errs on the large side. Older batches are
+    Only the features' means are used, so this bounds the Fisher information from
+    below and ``1 / sqrt(I_ii)`` errs on the large side; with
+    :class:`DistributionFeatures` the means are those of the empirical CDF and of
+    pairwise products, which every parameter of the data's distribution moves. Older batches are
     discounted by ``decay`` per update, so that the estimate follows the sensitivity
     along the path; within that window the broader batches, whose slopes are the
     best determined, weigh most. On average the noise of ``B`` inflates
@@ -79,7 +125,8 @@ class ScaleFloor:
     """The floor ``min_scale`` puts on the proposal's standard deviations.
 
     ``min_scale`` is ``"auto"`` (``factor`` standard errors from a
-    :class:`ParameterResolution` fed with every batch through :meth:`observe`),
+    :class:`ParameterResolution` of the :class:`DistributionFeatures` of every batch,
+    fed through :meth:`observe`),
     ``None`` (no floor), or a positive float or array of shape ``(n_params,)``.
     Below the data's resolution the critic cannot see the proposal's spread,
     REINFORCE location gradients lose their signal and the location freezes wherever
@@ -88,12 +135,13 @@ class ScaleFloor:
     and long enough to pool the thousands of simulations a standard error needs.
     """
 
-    def __init__(self, min_scale, n_params: int, n_features: int, n_obs: int,
-                 factor: float = 3.0, decay: float = 0.985):
-        self.n_obs, self.factor = n_obs, factor
-        self.resolution = self.fixed = None
+    def __init__(self, min_scale, n_params: int, X_obs: np.ndarray, factor: float = 3.0,
+                 decay: float = 0.985):
+        self.n_obs, self.factor = len(X_obs), factor
+        self.resolution = self.fixed = self.features = None
         if isinstance(min_scale, str):
-            self.resolution = ParameterResolution(n_params, n_features, decay)
+            self.features = DistributionFeatures(X_obs)
+            self.resolution = ParameterResolution(n_params, self.features.n_features, decay)
         elif min_scale is not None:
             floor = np.asarray(min_scale, dtype=float)
             if floor.ndim > 1 or (floor.ndim == 1 and floor.shape != (n_params,)):
@@ -108,7 +156,7 @@ class ScaleFloor:
     def observe(self, z, features) -> None:
         """Feed one batch of unconstrained parameters and simulated features."""
         if self.resolution is not None:
-            self.resolution.update(z, features)
+            self.resolution.update(z, self.features.transform(features))
 
     def value(self):
         """The current floor, shape (n_params,), or None."""

@@ -34,6 +34,7 @@ _FINAL_LR_FRACTION = 0.3
 _PROPOSAL_BETAS = (0.0, 0.99)
 # The k-th averaged iterate weighs k^3 (polynomial-decay averaging).
 _AVERAGING_POWER = 3.0
+_GAMMA_POWER = 2.0  # gamma (t / max_iter)^2: a proposal tightened before it arrives freezes
 
 
 @dataclass
@@ -75,7 +76,7 @@ def annealed_gamma(gamma: float, iteration: int, n_iterations: int) -> float:
     Annealed from 0: early on the location must travel, and a proposal tightened too
     soon would freeze on the way, since location steps shrink with its spread.
     """
-    return gamma * ((iteration + 1) / n_iterations) ** 2
+    return gamma * ((iteration + 1) / n_iterations) ** _GAMMA_POWER
 
 
 def polynomial_average(power: float):

@@ -80,7 +80,12 @@ def test_poisson_rate_is_recovered():
     # mean is sufficient), which the regression-based estimate must find.
     np.testing.assert_allclose(fitter.scale_floor_, 3.0 / np.sqrt(20_000 * 7.0), rtol=0.3)
     assert fitter.proposal_.scale[0] >= fitter.scale_floor_[0] * (1 - 1e-9)
-    assert fitter.n_simulations_ == (fitter.max_iter + 1) * fitter.batch_size <= 50_000
+    # warm-up batch + one batch per update (growing to n_obs // 10 over the third quarter)
+    # + the two-sample check's simulations
+    per_update = [h["n_simulations"] for h in fitter.history_]
+    assert per_update[0] == fitter.batch_size and per_update[-1] == 1500
+    assert fitter.n_simulations_ == fitter.batch_size + sum(per_update) + 2000 <= 200_000
+    assert fitter.converged_ and fitter.two_sample_.p_value > 0.01
     assert fitter.n_iter_ == len(fitter.history_) == fitter.max_iter
 
 
@@ -269,7 +274,9 @@ def test_proposal_dimension_mismatch(X_shift):
 
 
 @pytest.mark.parametrize("params, match", [
-    (dict(gamma=-1.0), "'gamma'"),
+    (dict(gamma="strong"), "'gamma'"),
+    (dict(lr="fast"), "'lr'"),
+    (dict(validation_fraction=1.0), "'validation_fraction'"),
     (dict(simulator="not callable"), "'simulator'"),
     (dict(proposal=object()), "'proposal'"),
     (dict(max_failure_fraction=1.5), "'max_failure_fraction'"),

@@ -1,0 +1,50 @@
+"""Checks of a finished AVO fit: does it reproduce the data, has it stopped moving?
+
+* the two-sample test :func:`sktilt.metrics.energy_test` -- after a fit, observations
+  and data simulated from the fitted proposal should be draws of one distribution; a
+  small p-value means the fit is wrong (or the simulator cannot reproduce the data);
+* :func:`location_drift` -- how far the proposal's location still travelled over the
+  last quarter of the updates, in units of its final spread: a fit that is still on
+  its way (a wide start, too few updates) has not converged.
+"""
+
+from __future__ import annotations
+
+__all__ = ["FitQualityWarning", "location_drift"]
+
+import numpy as np
+
+
+class FitQualityWarning(UserWarning):
+    """An AVO fit that did not converge, left a parameter unresolved, or whose simulated
+    data can be told from the observations."""
+
+# Location drift over the last quarter, in final standard deviations, above which a fit
+# is reported as not converged (a settled fit wanders by a fraction of its spread).
+MAX_DRIFT = 1.0
+
+
+def location_drift(locs: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Travel of the location over the last quarter of the updates, per coordinate.
+
+    Parameters
+    ----------
+    locs : ndarray of shape (n_updates, k)
+        The proposal's location (mean of the unconstrained variable) per update.
+    spread : ndarray of shape (k,)
+        The final proposal's standard deviations (same units).
+
+    Returns
+    -------
+    drift : ndarray of shape (k,)
+        ``|slope| * window / spread`` of a least-squares line through the last quarter
+        (at least 4 updates); NaN with fewer than 8 updates.
+    """
+    locs = np.asarray(locs, dtype=float)
+    if len(locs) < 8:
+        return np.full(locs.shape[1], np.nan)
+    window = locs[-max(4, len(locs) // 4):]
+    t = np.arange(len(window), dtype=float)
+    t -= t.mean()
+    slope = t @ (window - window.mean(0)) / (t @ t)
+    return np.abs(slope) * len(window) / np.maximum(spread, np.finfo(float).tiny)

@@ -1,0 +1,90 @@
+"""Checks of a finished fit: the energy two-sample test, location drift, warnings."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from sktilt import AVOSimulatorFitter, GaussianProposal
+from sktilt.avo import FitQualityWarning, location_drift
+from sktilt.metrics import energy_test
+
+
+def test_energy_test_is_calibrated_under_the_null():
+    # p-values of a valid permutation test are (super-)uniform: about 5 % below 0.05.
+    p = [energy_test(rng.standard_normal((200, 2)), rng.standard_normal((200, 2)), rng,
+                     n_permutations=99).p_value
+         for rng in (np.random.default_rng(s) for s in range(40))]
+    assert np.mean(np.array(p) < 0.05) <= 0.15
+    assert 0.3 < np.mean(p) < 0.7
+
+
+@pytest.mark.parametrize("shift, scale", [(0.3, 1.0), (0.0, 1.5)])
+def test_energy_test_sees_location_and_spread(shift, scale):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 2))
+    Y = shift + scale * rng.standard_normal((500, 2))
+    result = energy_test(X, Y, rng)
+    assert result.distinguishable() and result.p_value < 0.01
+    assert (result.n_observed, result.n_simulated) == (500, 500)
+
+
+def test_energy_statistic_matches_its_definition():
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((30, 2)), rng.standard_normal((40, 2)) + 0.5
+    s = X.std(0)
+    d = lambda A, B: np.linalg.norm(A[:, None] / s - B[None] / s, axis=-1).mean()  # noqa: E731
+    expected = 2 * d(X, Y) - d(X, X) - d(Y, Y)
+    assert energy_test(X, Y, rng).statistic == pytest.approx(expected, rel=1e-8)
+
+
+def test_location_drift_of_a_ramp_and_of_noise():
+    t = np.arange(400, dtype=float)[:, None]
+    # a ramp of slope 0.01 per update travels 0.01 * 100 over the last quarter
+    np.testing.assert_allclose(location_drift(0.01 * t, np.array([0.5])), [2.0])
+    noise = np.random.default_rng(0).standard_normal((400, 1)) * 0.1
+    assert location_drift(noise, np.array([0.5]))[0] < 0.2
+    assert np.isnan(location_drift(t[:5], np.array([1.0]))).all()
+
+
+def _ignores_second(theta, random_state):
+    # theta[1] does not enter the data: it cannot be resolved
+    return theta[:1] + random_state.standard_normal(1)
+
+
+def test_an_unidentified_parameter_is_named():
+    X = np.random.default_rng(0).normal(1.0, 1.0, size=(2000, 1))
+    fit = AVOSimulatorFitter(_ignores_second, GaussianProposal([0.0, 0.0], [1.0, 1.0]),
+                             max_iter=60, random_state=0)
+    with pytest.warns(FitQualityWarning, match=r"parameter\(s\) \[1\] showed no effect"):
+        fit.fit(X)
+    assert fit.unresolved_parameters_ == [1]
+    assert np.isinf(fit.scale_floor_[1]) and np.isfinite(fit.scale_floor_[0])
+
+
+def _gaussian(theta, random_state):
+    return theta + random_state.standard_normal(1)
+
+
+def test_a_simulator_that_cannot_reproduce_the_data_is_reported():
+    # exponential data, a unit-variance Gaussian location model: no theta matches
+    X = np.random.default_rng(0).exponential(2.0, size=(2000, 1))
+    fit = AVOSimulatorFitter(_gaussian, GaussianProposal([0.0], [1.0]), max_iter=60,
+                             random_state=0)
+    with pytest.warns(FitQualityWarning, match="can be told apart"):
+        fit.fit(X)
+    assert not fit.converged_ and fit.two_sample_.p_value < 0.01
+
+
+def test_held_out_check_and_a_good_fit_stays_quiet():
+    X = np.random.default_rng(0).normal(1.0, 1.0, size=(2000, 1))
+    fit = AVOSimulatorFitter(_gaussian, GaussianProposal([0.0], [1.0]), max_iter=100,
+                             validation_fraction=0.25, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FitQualityWarning)
+        fit.fit(X)
+    assert fit.converged_ and fit.two_sample_.n_observed == 500
+    assert abs(fit.theta_[0] - 1.0) < 0.1
+    with pytest.raises(ValueError, match="validation_fraction=0.0005 leaves 1"):
+        AVOSimulatorFitter(_gaussian, GaussianProposal([0.0], [1.0]),
+                           validation_fraction=0.0005).fit(X)
