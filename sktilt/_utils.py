@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "check_device",
     "check_hidden_units",
     "call_with_parameters",
     "check_n_samples",
@@ -19,6 +20,30 @@ from numbers import Integral
 import numpy as np
 import torch
 from torch import nn
+
+
+def check_device(device, name: str = "device") -> torch.device:
+    """``device`` as a :class:`torch.device` that exists on this machine.
+
+    A CUDA (or MPS) device on a machine without one is a clear ``ValueError`` naming
+    ``name``, not an ``AssertionError`` from deep inside torch at the first tensor.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"{name}={device!r} is not a torch device; use e.g. 'cpu' or "
+                         "'cuda'.") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name}={device!r} but CUDA is not available on this machine; "
+                             "use device='cpu'.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"{name}={device!r} but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s); use an index "
+                             f"below {torch.cuda.device_count()}.")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{name}={device!r} but MPS is not available; use device='cpu'.")
+    return dev
 
 
 def check_n_samples(n, name: str = "n_samples") -> int:

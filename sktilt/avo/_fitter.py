@@ -24,7 +24,7 @@ from sklearn.utils.validation import validate_data
 
 from .._random import draw_seed, torch_generator, torch_seeded
 from .._training import DivergenceError, EpochProgress
-from .._utils import to_numpy
+from .._utils import check_device, check_hidden_units, to_numpy
 from ..simulation import (
     FailureLog,
     SimulationError,
@@ -163,6 +163,11 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
         (``two_sample_``). ``None`` checks against (up to 2 000 of) the training
         observations: with a handful of parameters a fit cannot overfit them, and the
         fit keeps all the data's precision.
+    timeout : float or None, default=None
+        Seconds a simulation (a batch, for a vectorized simulator) may run before it
+        is abandoned and recorded as a ``"timeout"`` failure with its theta
+        (:func:`sktilt.simulate`); simulations then run in child processes, for
+        ``n_jobs=1`` too. ``None``: no limit.
     callbacks : list of skorch callbacks or None, default=None
         Extra callbacks of the proposal's skorch net (one epoch per update; its history
         records ``generator_value`` and ``entropy`` per update).
@@ -257,6 +262,7 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
         "max_failure_fraction": [Interval(Real, 0, 1, closed="both")],
         "common_random_numbers": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "timeout": [Interval(Real, 0, None, closed="neither"), None],
         "callbacks": [list, None],
         "n_jobs": [Integral, None],
         "device": [str, torch.device],
@@ -270,7 +276,7 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
                  hidden_layer_sizes=(64, 64), penalty="wgan-lp", gradient_penalty=10.0,
                  baseline="optimal", min_scale="auto", averaging=0.5, on_failure="drop",
                  max_failure_fraction=0.5, common_random_numbers=False,
-                 validation_fraction=None, callbacks=None,
+                 validation_fraction=None, timeout=None, callbacks=None,
                  n_jobs=None, device="cpu", verbose=0, random_state=None):
         self.simulator = simulator
         self.proposal = proposal
@@ -293,6 +299,7 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
         self.max_failure_fraction = max_failure_fraction
         self.common_random_numbers = common_random_numbers
         self.validation_fraction = validation_fraction
+        self.timeout = timeout
         self.callbacks = callbacks
         self.n_jobs = n_jobs
         self.device = device
@@ -339,6 +346,8 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
 
     def _validate_observations(self, X) -> np.ndarray:
         self._validate_params()
+        check_hidden_units(self.hidden_layer_sizes, "hidden_layer_sizes")
+        check_device(self.device)
         if np.ndim(X) == 1:
             raise ValueError("X (the observations X_obs) must be 2-D of shape (n_obs, "
                              "n_features); got a 1-D array: use X.reshape(-1, 1) for a "
@@ -390,13 +399,18 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
 
     def _features(self, X, summary) -> torch.Tensor:
         if summary is not None:
-            X = summary.transform(X)
+            X = np.asarray(summary.transform(X), dtype=np.float32)
+            if X.ndim != 2 or not np.all(np.isfinite(X)):
+                raise ValueError(
+                    f"summary {type(summary).__name__} returned "
+                    f"{'non-finite values (NaN or inf)' if X.ndim == 2 else f'shape {X.shape}'}"
+                    "; it must map data to a finite 2-D array (n_samples, n_summaries).")
         return torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
 
     def _simulate(self, thetas, seed) -> SimulationResult:
         return simulate(self.simulator, thetas, seed=seed, n_jobs=self.n_jobs,
                         vectorized=self.vectorized, n_features=self.n_features_in_,
-                        on_failure=self.on_failure)
+                        on_failure=self.on_failure, timeout=self.timeout)
 
     def _batch_at(self, it: int, n_obs: int) -> int:
         """Simulations at update ``it`` (see ``final_batch_size``)."""

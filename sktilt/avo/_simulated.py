@@ -21,6 +21,9 @@ from ..simulation import SimulationFailureWarning, simulate
 
 # score() compares with this many simulations and at most this many observations.
 _SCORE_SIMULATIONS, _SCORE_MAX_OBSERVATIONS = 2000, 5000
+# sample() simulates in chunks of this many rows: memory stays that of the result, not of
+# the simulator's intermediates and joblib's copies for all of it at once.
+_SAMPLE_CHUNK = 100_000
 
 
 class SimulatedModelMixin:
@@ -47,15 +50,28 @@ class SimulatedModelMixin:
         """
         check_is_fitted(self)
         n = check_n_samples(n_samples)
-        seed = resolve_seed(self.random_state, random_state)
-        thetas = self.proposal_.sample(n, np.random.default_rng(seed))
-        result = simulate(self.simulator, thetas, seed=seed, n_jobs=self.n_jobs,
-                          vectorized=self.vectorized, n_features=self.n_features_in_)
-        if result.n_failed:
-            warnings.warn(f"{result.n_failed} of {n} simulations failed and were "
-                          f"dropped: {result.errors[0]}", SimulationFailureWarning,
+        seed = np.random.SeedSequence(resolve_seed(self.random_state, random_state))
+        theta_seed, sim_seed = seed.spawn(2)
+        rng = np.random.default_rng(theta_seed)
+        out = np.empty((n, self.n_features_in_))
+        n_ok, n_failed, first_error = 0, 0, None
+        for start, chunk_seed in zip(range(0, n, _SAMPLE_CHUNK),
+                                     sim_seed.spawn(-(-n // _SAMPLE_CHUNK))):
+            m = min(_SAMPLE_CHUNK, n - start)
+            result = simulate(self.simulator, self.proposal_.sample(m, rng), seed=chunk_seed,
+                              n_jobs=self.n_jobs, vectorized=self.vectorized,
+                              n_features=self.n_features_in_,
+                              timeout=getattr(self, "timeout", None))
+            out[n_ok:n_ok + len(result.X)] = result.X
+            n_ok += len(result.X)
+            n_failed += result.n_failed
+            if result.n_failed and first_error is None:
+                first_error = result.errors[0]
+        if n_failed:
+            warnings.warn(f"{n_failed} of {n} simulations failed and were "
+                          f"dropped: {first_error}", SimulationFailureWarning,
                           stacklevel=2)
-        return result.X
+        return out[:n_ok]
 
     def score(self, X, y=None):
         """Negative energy distance between ``X`` and data simulated from the fit.
@@ -83,7 +99,8 @@ class SimulatedModelMixin:
             X = X[rng.choice(X.shape[0], _SCORE_MAX_OBSERVATIONS, replace=False)]
         thetas = self.proposal_.sample(_SCORE_SIMULATIONS, rng)
         Y = simulate(self.simulator, thetas, seed=self._score_seed, n_jobs=self.n_jobs,
-                     vectorized=self.vectorized, n_features=self.n_features_in_).X
+                     vectorized=self.vectorized, n_features=self.n_features_in_,
+                     timeout=getattr(self, "timeout", None)).X
         if Y.shape[0] < 2:
             return -np.inf
         mean, scale = self._obs_mean, self._obs_scale

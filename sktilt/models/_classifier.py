@@ -146,12 +146,18 @@ class TorchClassifier(SkorchModelMixin, NeuralNetClassifier):
         if not isinstance(self.dropout, Real) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be a float in [0, 1), got {self.dropout!r}.")
         check_hidden_units(self.hidden_units)
+        self._check_training_params()
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float32,
                              ensure_min_samples=2 if reset else 1)
         check_classification_targets(y)
         if reset:
             if self.classes is None:
-                self.labels_ = np.unique(y if classes is None else np.asarray(classes))
+                labels = np.unique(y if classes is None else np.asarray(classes))
+                if len(labels) < 2:
+                    raise ValueError(
+                        f"y has a single class ({labels.tolist()}); a classifier needs "
+                        "at least 2 (pass classes=[...] to declare the others).")
+                self.labels_ = labels
             self.data_stats_ = (standardization_stats(X) if self.standardize else
                                 (np.zeros(X.shape[1], np.float32),
                                  np.ones(X.shape[1], np.float32)))

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 __all__ = ["SkorchModelMixin", "net_is_trained", "standardization_stats"]
 
+import math
+from numbers import Integral, Real
+
 import numpy as np
 import torch
 from torch import nn
+
+from .._utils import check_device
 
 
 def standardization_stats(X: np.ndarray, *, floor: float = 0.1):
@@ -48,8 +53,32 @@ class SkorchModelMixin:
     def _module_kwargs(self) -> dict:
         return {}
 
+    def _check_training_params(self) -> None:
+        """Clear errors for the skorch settings that torch would reject deep inside."""
+        lr = self.lr
+        if isinstance(lr, bool) or not isinstance(lr, Real) or not 0 < lr < math.inf:
+            raise ValueError(f"lr must be a positive, finite float, got {lr!r}.")
+        for name in ("max_epochs", "batch_size"):
+            value = getattr(self, name)
+            if name == "batch_size" and value == -1:
+                continue  # skorch: the whole data set in one batch
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        seed = self.random_state
+        if seed is not None and not isinstance(seed, (np.random.RandomState,
+                                                      np.random.Generator)):
+            if (isinstance(seed, bool) or not isinstance(seed, Integral)
+                    or not 0 <= seed < 2**32):
+                raise ValueError(f"random_state must be None, an int in [0, 2**32 - 1] or a "
+                                 f"numpy RandomState/Generator, got {seed!r}.")
+        check_device(self.device)
+
     def _prepare_module(self, module: nn.Module) -> None:
         return None
+
+    def initialize(self):
+        self._check_training_params()
+        return super().initialize()
 
     def initialize_module(self):
         params = self.get_params_for("module")

@@ -132,6 +132,7 @@ class VAE(SkorchModelMixin, TransformerMixin, NeuralNet):
         return callbacks[:-1] + extra + callbacks[-1:]
 
     def _check_params(self) -> None:
+        self._check_training_params()
         dim = self.latent_dim
         if isinstance(dim, bool) or not isinstance(dim, Integral) or dim < 1:
             raise ValueError(f"latent_dim must be a positive int, got {dim!r}.")

@@ -166,6 +166,7 @@ class SearchResult:
     fits: list = field(default_factory=list)
     converged: bool = False
     diverged: bool = False
+    divergence: str = ""
     steps: int = 0
 
     def best(self, budget: float) -> BetaFit:
@@ -215,19 +216,20 @@ def run_budget_search(net: StepNet, evaluate: Callable[[float], tuple],
         try:
             net.run(n, beta=beta)
         except DivergenceError as exc:
-            out.diverged = True
+            out.diverged, out.divergence = True, str(exc)
             if not (exc.restored and last_good_beta is not None):
                 # Diverged in the first run: go back to the start, fitted at start_beta.
                 net.module_.load_state_dict(out.fits[0].state)
                 last_good_beta = start_beta
             # Evaluate what is back, so that what is kept is described by its own
-            # statistics (nothing is kept if they are not finite).
-            _evaluate_into(out, evaluate, f_ref, last_good_beta, net, log, budget)
-            warnings.warn(
-                f"BoltzmannTuner diverged at beta={beta:.4g} ({exc}); kept the flow "
-                f"evaluated at beta={out.fits[-1].beta:.4g}. The criterion (or the decoder) "
-                "may return NaN/inf where the tilt goes; or lower lr.", RuntimeWarning,
-                stacklevel=4)
+            # statistics (nothing is kept if they are not finite: the tuner raises).
+            kept = _evaluate_into(out, evaluate, f_ref, last_good_beta, net, log, budget)
+            if kept is not None or any(f.stats is not None for f in out.fits):
+                warnings.warn(
+                    f"BoltzmannTuner diverged at beta={beta:.4g} ({exc}); kept the flow "
+                    f"evaluated at beta={out.best(budget).beta:.4g}. Make the criterion "
+                    "and the decoder finite where the tilt goes, or lower lr.",
+                    RuntimeWarning, stacklevel=4)
             break
         last_good_beta = beta
         out.steps += n

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .._training import DivergenceError
 from .._utils import call_with_parameters
 from ..gradients import score_function_surrogate
 from ._bases import Base
@@ -90,17 +91,40 @@ class TiltObjective:
         log_ratio = log_q - self.base.log_prob(z)
         kl = (weights * log_ratio).sum()
         if self.pathwise:
-            f = evaluate_criterion(self.criterion, self.base.to_instance(z))
+            f = _blamed_criterion(self.criterion, self.base, z)
             tilt = (weights * f).sum()
         else:
             with torch.no_grad():
                 exact = flow.draw(self.batch_size)
-                f = evaluate_criterion(self.criterion, self.base.to_instance(exact))
+                f = _blamed_criterion(self.criterion, self.base, exact)
             tilt = score_function_surrogate(flow().log_prob(exact), f)
             weights = torch.full_like(f, 1.0 / f.shape[0])
         loss = kl - beta * tilt
         return loss, {"kl_batch": kl.item(), "criterion_batch": (weights * f).sum().item(),
                       "criterion_sq_batch": (weights * f.detach() ** 2).sum().item()}
+
+
+def _blamed_criterion(criterion, base: Base, z: torch.Tensor) -> torch.Tensor:
+    """``f(decode(z))``; a non-finite value stops training and says who produced it."""
+    x = base.to_instance(z)
+    f = evaluate_criterion(criterion, x)
+    if torch.isfinite(f).all():
+        return f
+    if x.is_floating_point():
+        bad_x = ~torch.isfinite(x.detach().reshape(len(x), -1)).all(1)
+        if bad_x.any():
+            raise DivergenceError(
+                f"the decoder returned NaN/inf at {int(bad_x.sum())} of {len(x)} latent "
+                f"points the flow drew, e.g. z={_first(z, bad_x)}: the base model is broken "
+                "where the tilt goes")
+    bad = ~torch.isfinite(f.detach())
+    raise DivergenceError(
+        f"the criterion returned NaN/inf at {int(bad.sum())} of {len(f)} points the flow "
+        f"drew, e.g. z={_first(z, bad)}")
+
+
+def _first(z: torch.Tensor, mask: torch.Tensor) -> list[float]:
+    return [round(float(v), 3) for v in z.detach()[mask][0]]
 
 
 @dataclass

@@ -27,6 +27,7 @@ from torch import nn
 
 from .._random import draw_seed, resolve_seed, torch_seeded
 from .._training import DivergenceError, StepNet
+from .._utils import check_device, check_hidden_units
 from ._bases import Base, as_base
 from ._beta_search import CHUNK, BetaController, starting_beta
 from ._criteria import evaluate_criterion
@@ -244,7 +245,8 @@ class BoltzmannPath(BaseEstimator):
         -------
         self : BoltzmannPath
         """
-        base = as_base(self.base_sampler).to(self.device)
+        check_hidden_units(self.hidden_features, "hidden_features")
+        base = as_base(self.base_sampler).to(check_device(self.device))
         k = components_for(base.dim, self.n_components)
         seed = draw_seed(self.random_state)
         budget = float(self.max_kl_budget)

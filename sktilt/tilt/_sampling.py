@@ -41,7 +41,15 @@ def draw_base(base: Base, criterion, n: int, device) -> tuple[np.ndarray, np.nda
     """
     def draw(m):
         z = base.sample(m, device=device)
-        f = evaluate_criterion(criterion, base.to_instance(z), check=True)
+        x = base.to_instance(z)
+        bad = ~torch.isfinite(x.reshape(m, -1)).all(1) if x.is_floating_point() else None
+        if bad is not None and bad.any():
+            raise ValueError(
+                f"base_sampler's decoder returned non-finite values (NaN or inf) for "
+                f"{int(bad.sum())} of {m} latent samples of the base model, e.g. at z="
+                f"{[round(float(v), 3) for v in z[bad][0]]}: the base model itself is broken "
+                "there (not the criterion); fix or clamp the decoder.")
+        f = evaluate_criterion(criterion, x, check=True)
         return to_numpy(z, np.float64), to_numpy(f, np.float64)
 
     with torch.no_grad():

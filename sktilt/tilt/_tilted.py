@@ -83,10 +83,17 @@ class TiltedModelMixin:
             reference is trustworthy where it is large, say > 100).
         """
         check_is_fitted(self)
+        try:
+            betas = np.atleast_1d(np.asarray(betas, dtype=float))
+        except (TypeError, ValueError):
+            betas = None
+        if betas is None or betas.ndim != 1 or not np.all(np.isfinite(betas)):
+            raise ValueError("betas must be a 1-D array of finite floats (inverse "
+                             "temperatures), e.g. np.linspace(0, 2 * tuner.beta_, 20).")
         n = len(self._reference_f) if n_samples is None else check_n_samples(n_samples)
         with torch_seeded(resolve_seed(self.random_state, random_state)):
             _, f = draw_base(self.base_, self.criterion, n, torch.device(self.device))
-        refs = [tilted_moments(f, float(b)) for b in np.atleast_1d(betas)]
+        refs = [tilted_moments(f, float(b)) for b in betas]
         return {key: np.array([getattr(r, key) for r in refs])
                 for key in ("beta", "criterion_mean", "kl", "ess")}
 
@@ -287,7 +294,14 @@ class TiltedModelMixin:
             X = check_array(X, allow_nd=True, dtype=np.float32)
         with torch.no_grad():
             x = torch.as_tensor(X, device=torch.device(self.device))
-            f = evaluate_criterion(self.criterion, x).double().cpu().numpy()
+            try:
+                f = evaluate_criterion(self.criterion, x, check=True).double().cpu().numpy()
+            except (RuntimeError, IndexError, ValueError) as exc:
+                expected = tuple(self.sample(1, random_state=0).shape[1:])
+                raise ValueError(
+                    f"score_samples: the criterion failed on X of shape {X.shape}: {exc}. "
+                    f"X must hold points of instance space shaped like the model's samples, "
+                    f"(n_samples, *{expected}).") from exc
         return self.beta_ * f - self.log_partition_
 
     def score(self, X, y=None):

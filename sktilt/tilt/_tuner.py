@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._random import draw_seed, torch_seeded
 from .._training import CosineDecay, EpochProgress, StepNet
+from .._utils import check_device, check_hidden_units
 from ._bases import Base, as_base
 from ._beta_search import CHUNK, SearchResult, run_budget_search, starting_beta
 from ._criteria import detect_gradient
@@ -303,9 +304,10 @@ class BoltzmannTuner(TiltedModelMixin, BaseEstimator):
         -------
         self : BoltzmannTuner
         """
+        device = check_device(self.device)
+        check_hidden_units(self.hidden_features, "hidden_features")
         base, base_estimator = self._resolve_base(X)
         seed = draw_seed(self.random_state)
-        device = torch.device(self.device)
         with torch_seeded(seed):
             gradient = self._detect_gradient(base, device)
             eps_ref, f_ref = draw_base(base, self.criterion, self._n_reference(base), device)
@@ -404,10 +406,10 @@ class BoltzmannTuner(TiltedModelMixin, BaseEstimator):
         stats = best.stats
         if stats is None:
             raise FloatingPointError(
-                "BoltzmannTuner could not fit any flow: training diverged and even the "
+                "BoltzmannTuner could not fit any flow: training diverged "
+                f"({fitted.result.divergence or 'non-finite statistics'}) and even the "
                 "flow's start gives non-finite statistics, so there is no model to keep. "
-                "The criterion or the decoder returns NaN/inf near the base model's tail; "
-                "make it finite there, or lower lr.")
+                "Make it finite near the base model's tail, or lower lr.")
         self.base_ = base
         if base_estimator is not None:
             self.base_estimator_ = base_estimator

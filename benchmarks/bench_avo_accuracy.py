@@ -1,0 +1,138 @@
+"""AVO accuracy over seeds on the seeds' simulators and published external ones.
+
+Run: ``python benchmarks/bench_avo_accuracy.py [--seeds 12] [--cases poisson,gk,...]``
+(about 15 s per fit on one core).
+
+Point-estimate problems (defaults apart from the starting proposal), each judged against
+the exact MLE on the same data, in MLE standard errors (identifiable combinations):
+
+* ``poisson``  -- the seeds' Poisson rate (20 000 observations);
+* ``weinberg`` -- the seeds' Weinberg asymmetry, judged on c(E, G_f) (20 000);
+* ``gauss10``  -- sbibm's 10-D Gaussian linear (1 000 observations);
+* ``gk``       -- ELFI's g-and-k (A, B, g, k), 10 000 observations, MLE by quantile
+  inversion;
+* ``slcp``     -- sbibm's SLCP (5 parameters, |t2|, |t3| identifiable), 1 000 sets of
+  4 points.
+
+Targets (issue #12): every parameter within 2 SE in >= 90 % of fits, RMS <= 1.2 SE,
+<= 200 000 simulations. Also the source task ``source`` (bimodal population through a
+noisy simulator, FlowProposal, gamma=0 and gamma=-0.3): mass of the left mode (0.3),
+entropy and a classifier two-sample test (C2ST accuracy, target <= 0.55).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.model_selection import cross_val_score
+from sklearn.neural_network import MLPClassifier
+
+from sktilt import AVOSimulatorFitter, FlowProposal, GaussianProposal
+from sktilt.datasets import (
+    GK_TRUE_THETA,
+    SLCP_TRUE_THETA,
+    bimodal_source_sample,
+    bimodal_source_simulator_batch,
+    gaussian_linear_mle,
+    gaussian_linear_simulator_batch,
+    gk_mle,
+    gk_simulator_batch,
+    poisson_mle,
+    poisson_simulator_batch,
+    slcp_mle,
+    slcp_simulator_batch,
+    weinberg_c,
+    weinberg_c_mle,
+    weinberg_simulator_batch,
+)
+
+
+def point_cases():
+    rng = np.random.default_rng(2024)
+    X = rng.poisson(7.0, size=(20_000, 1)).astype(float)
+    lam, se = poisson_mle(X)
+    yield ("poisson", poisson_simulator_batch, X, GaussianProposal([np.log(5.0)], [1.0]),
+           lambda th: np.exp(th[:1]), np.array([lam]), np.array([se]))
+    X = weinberg_simulator_batch(np.tile([42.0, 0.9], (20_000, 1)), np.random.default_rng(2024))
+    c, se = weinberg_c_mle(X)
+    yield ("weinberg", weinberg_simulator_batch, X, GaussianProposal([45.0, 1.0], [1.0, 0.1]),
+           lambda th: np.array([weinberg_c(*th)]), np.array([c]), np.array([se]))
+    truth = np.linspace(-1, 1, 10)
+    X = gaussian_linear_simulator_batch(np.tile(truth, (1000, 1)), np.random.default_rng(7))
+    m, se = gaussian_linear_mle(X)
+    yield ("gauss10", gaussian_linear_simulator_batch, X,
+           GaussianProposal(np.zeros(10), np.ones(10)), lambda th: th, m, se)
+    X = gk_simulator_batch(np.tile(GK_TRUE_THETA, (10_000, 1)), np.random.default_rng(11))
+    m, se = gk_mle(X)
+    yield ("gk", gk_simulator_batch, X, GaussianProposal([2.5, 1.5, 1.0, 0.3],
+                                                         [0.5, 0.5, 0.5, 0.2]),
+           lambda th: th, m, se)
+    X = slcp_simulator_batch(np.tile(SLCP_TRUE_THETA, (1000, 1)), np.random.default_rng(13))
+    m, se = slcp_mle(X)
+    yield ("slcp", slcp_simulator_batch, X, GaussianProposal(np.zeros(5), np.ones(5)),
+           lambda th: np.r_[th[0], th[1], abs(th[2]), abs(th[3]), th[4]], m, se)
+
+
+def point_study(names, seeds):
+    for name, sim, X, prop, ident, mle, se in point_cases():
+        if name not in names:
+            continue
+        zs, sims, conv, t0 = [], [], [], time.perf_counter()
+        for s in range(seeds):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                f = AVOSimulatorFitter(sim, prop, vectorized=True, random_state=s).fit(X)
+            zs.append((ident(f.theta_) - mle) / se)
+            sims.append(f.n_simulations_)
+            conv.append(f.converged_)
+        z = np.array(zs)
+        within = np.mean(np.all(np.abs(z) < 2, axis=1))
+        print(f"{name:<9} RMS {np.sqrt((z**2).mean()):6.2f} SE  per parameter "
+              f"{np.round(np.sqrt((z**2).mean(0)), 2).tolist()}  all within 2 SE "
+              f"{within:4.0%}  worst {np.abs(z).max():6.1f}  converged_ {np.mean(conv):4.0%}"
+              f"  simulations {int(np.mean(sims))}  {(time.perf_counter() - t0) / seeds:.1f} "
+              "s/fit", flush=True)
+
+
+def c2st(A, B, seed=0):
+    """Cross-validated accuracy of a classifier telling A from B (0.5: indistinguishable)."""
+    X = np.concatenate([A, B])
+    y = np.r_[np.zeros(len(A)), np.ones(len(B))]
+    clf = MLPClassifier((32, 32), max_iter=500, random_state=seed)
+    return cross_val_score(clf, (X - X.mean(0)) / X.std(0), y, cv=5).mean()
+
+
+def source_study(seeds):
+    for gamma in (0.0, -0.3):
+        rows = []
+        for s in range(seeds):
+            _, X = bimodal_source_sample(2000, 100 + s)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                f = AVOSimulatorFitter(bimodal_source_simulator_batch,
+                                       FlowProposal([0.0], [1.0]), gamma=gamma,
+                                       vectorized=True, random_state=s).fit(X)
+            theta = f.proposal_.sample(20_000, random_state=0)[:, 0]
+            rows.append((np.mean(theta < -0.25), f.proposal_.entropy(),
+                         c2st(X, f.sample(len(X), random_state=1)), f.n_simulations_))
+        r = np.array(rows)
+        print(f"source gamma={gamma:+.1f}: left-mode mass {r[:, 0].mean():.3f} "
+              f"(range {r[:, 0].min():.3f}-{r[:, 0].max():.3f}, truth 0.3)  entropy "
+              f"{r[:, 1].mean():.3f}  C2ST {r[:, 2].mean():.3f} (max {r[:, 2].max():.3f})  "
+              f"simulations {int(r[:, 3].mean())}", flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=12)
+    parser.add_argument("--cases", default="poisson,weinberg,gauss10,gk,slcp,source")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    names = args.cases.split(",")
+    point_study(names, args.seeds)
+    if "source" in names:
+        source_study(args.seeds)

@@ -1,0 +1,117 @@
+"""Ctrl-C (a real SIGINT) stops every fit quickly and leaves a consistent estimator."""
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+
+from sktilt import (
+    AVOSimulatorFitter,
+    BoltzmannTuner,
+    GaussianProposal,
+    LatentSampler,
+    LinearCriterion,
+    TorchClassifier,
+)
+from sktilt.models import VAE
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+
+
+def _interrupt_after(seconds):
+    timer = threading.Timer(seconds, os.kill, args=(os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def _interrupted(fit, delay=1.0):
+    """Run ``fit`` with a SIGINT after ``delay`` s; the seconds until it raised."""
+    t0 = time.perf_counter()
+    timer = _interrupt_after(delay)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fit()
+    finally:
+        timer.cancel()
+    return time.perf_counter() - t0 - delay
+
+
+def _gaussian(theta, random_state):
+    return theta + random_state.standard_normal(1)
+
+
+def _avo(**kw):
+    return AVOSimulatorFitter(_gaussian, GaussianProposal([0.0], [1.0]), random_state=0,
+                              **kw)
+
+
+X_AVO = np.random.default_rng(0).normal(1.0, 1.0, size=(500, 1))
+X_VAE = np.random.default_rng(0).normal(size=(256, 6)).astype(np.float32)
+
+
+class SlowLinear(LinearCriterion):
+    """A linear criterion that can be made slow (the refit is still running at the SIGINT)."""
+
+    delay = 0.0
+
+    def __call__(self, x):
+        time.sleep(self.delay)
+        return super().__call__(x)
+
+
+def test_tuner_fit_raises_and_stays_unfitted():
+    criterion = SlowLinear([1.0, 0.0])
+    criterion.delay = 0.01  # every training step is slow: the fit is running at the SIGINT
+    tuner = BoltzmannTuner(LatentSampler(torch.nn.Identity(), latent_dim=2), criterion,
+                           n_reference_samples=2000, random_state=0)
+    assert _interrupted(tuner.fit) < 3.0
+    assert not hasattr(tuner, "beta_")
+    with pytest.raises(NotFittedError):
+        tuner.sample(2)
+
+
+def test_refitting_tuner_keeps_its_previous_fit():
+    criterion = SlowLinear([1.0, 0.0])
+    tuner = BoltzmannTuner(LatentSampler(torch.nn.Identity(), latent_dim=2), criterion,
+                           n_reference_samples=2000, n_steps=300, random_state=0).fit()
+    before = (tuner.beta_, tuner.kl_, tuner.sample(5, random_state=1))
+    criterion.delay = 0.01
+    tuner.set_params(kl_budget=2.0)
+    assert _interrupted(tuner.fit) < 3.0
+    assert (tuner.beta_, tuner.kl_) == before[:2]
+    np.testing.assert_array_equal(tuner.sample(5, random_state=1), before[2])
+
+
+def test_avo_fit_raises_and_stays_unfitted():
+    fitter = _avo(max_iter=100_000, n_jobs=1)
+    assert _interrupted(lambda: fitter.fit(X_AVO)) < 3.0
+    assert not hasattr(fitter, "proposal_")
+
+
+def test_refitting_avo_keeps_its_previous_fit():
+    fitter = _avo(max_iter=20).fit(X_AVO)
+    theta = fitter.theta_.copy()
+    fitter.set_params(max_iter=100_000)
+    assert _interrupted(lambda: fitter.fit(X_AVO)) < 3.0
+    np.testing.assert_array_equal(fitter.theta_, theta)
+    assert len(fitter.history_) == 20
+
+
+def test_vae_fit_raises_and_is_not_fitted():
+    vae = VAE(max_epochs=100_000, batch_size=32, random_state=0)
+    assert _interrupted(lambda: vae.fit(X_VAE)) < 3.0
+    with pytest.raises(NotFittedError):
+        vae.sample(2)
+
+
+def test_classifier_fit_raises_and_is_not_fitted():
+    clf = TorchClassifier(max_epochs=100_000, random_state=0)
+    y = (X_VAE[:, 0] > 0).astype(int)
+    assert _interrupted(lambda: clf.fit(X_VAE, y)) < 3.0
+    with pytest.raises(NotFittedError):
+        clf.predict(X_VAE)
