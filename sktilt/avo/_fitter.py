@@ -44,6 +44,7 @@ from ._step import (
     SimulatedBatch,
     annealed_gamma,
     average_iterate,
+    tightening_fraction,
     draw_and_simulate,
     proposal_net_for,
 )
@@ -461,6 +462,9 @@ class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
             pass  # a degenerate batch (e.g. all-equal critic values): no update
         floor = state.floor.value()
         state.proposal.floor_spread_(floor, previous)
+        fraction = tightening_fraction(it, self.max_iter) if self.gamma > 0 else 0.0
+        if floor is not None and fraction > 0:
+            state.proposal.tighten_toward_(floor, fraction)
         lr = state.proposal_net.history[-1, "batches", -1].get("event_lr", np.nan)
         return {"scale_floor": floor, "lr": lr}
 

@@ -160,6 +160,10 @@ class FlowProposalModule(nn.Module):
         """The componentwise median of theta (Monte Carlo), shape (k,)."""
         return self.transform(self._z_draws()).median(0).values
 
+    def tighten_toward_(self, floor, fraction) -> FlowProposalModule:
+        """No tightening: a flow describes a distribution (see :meth:`floor_spread_`)."""
+        return self
+
     def floor_spread_(self, floor, previous_log_scale) -> FlowProposalModule:
         """No floor: a flow describes a distribution, not a point estimate's spread."""
         return self

@@ -152,6 +152,23 @@ class GaussianProposalModule(nn.Module):
             self.loc_unit.copy_(self.spread())
         return self
 
+    @torch.no_grad()
+    def tighten_toward_(self, floor: np.ndarray, fraction: float) -> GaussianProposalModule:
+        """Close ``fraction`` of the log-gap between each spread and its (finite) floor.
+
+        Coordinates already at or below their floor, or with an infinite floor, are
+        left alone; the proposal is recentred.
+        """
+        self.recentre_()
+        log_floor = torch.as_tensor(np.log(np.asarray(floor, dtype=float)),
+                                    dtype=self.log_scale_anchor.dtype)
+        gap = torch.where(torch.isfinite(log_floor),
+                          (self.log_scale_anchor - log_floor).clamp(min=0.0),
+                          torch.zeros_like(log_floor))
+        self.log_scale_anchor.sub_(float(fraction) * gap)
+        self.loc_unit.copy_(self.spread())
+        return self
+
     # ------------------------------------------------------- distribution
     def to_unconstrained(self, theta: torch.Tensor) -> torch.Tensor:
         """``z = T^{-1}(theta)``; NaN or inf outside the bounds."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 __all__ = ["FitState", "ProposalObjective", "SimulatedBatch", "annealed_gamma",
            "average_iterate", "draw_and_simulate", "polynomial_average",
-           "proposal_net_for"]
+           "proposal_net_for", "tightening_fraction"]
 
 from dataclasses import dataclass, field
 
@@ -77,6 +77,27 @@ def annealed_gamma(gamma: float, iteration: int, n_iterations: int) -> float:
     soon would freeze on the way, since location steps shrink with its spread.
     """
     return gamma * ((iteration + 1) / n_iterations) ** _GAMMA_POWER
+
+
+# With gamma > 0 the spread is driven to the floor between these fractions of the fit.
+_TIGHTEN_FROM, _TIGHTEN_TO = 0.5, 0.75
+
+
+def tightening_fraction(iteration: int, n_iterations: int) -> float:
+    """Fraction of the log-gap between spread and floor to close at ``iteration``.
+
+    With ``gamma > 0`` the fit is a point estimate whose final precision is the floor
+    (``min_scale``). The entropy term alone tightens slowly and noisily: its pull is a
+    constant against the score-function noise of the log-scales, and a spread left
+    wide biases the median (for a log-parameter, by ``-s^2 / 2``). Between half and
+    three quarters of the updates the gap is closed geometrically, ``1 / (updates
+    left until 3/4)`` of it per update, so that the averaged iterates have the floor's
+    spread; 0 before, 1 after.
+    """
+    start, end = _TIGHTEN_FROM * n_iterations, _TIGHTEN_TO * n_iterations
+    if iteration < start:
+        return 0.0
+    return 1.0 / max(1.0, end - iteration)
 
 
 def polynomial_average(power: float):

@@ -109,3 +109,18 @@ def test_one_sided_penalty_ignores_slopes_below_one():
     assert critic_loss("wgan-gp", d, x, x, gen, 10.0)[2].item() == pytest.approx(0.25)
     with pytest.raises(ValueError, match="penalty must be one of"):
         critic_loss("hinge", d, x, x, gen, 10.0)
+
+
+def test_tightening_closes_the_gap_to_the_floor_by_three_quarters():
+    from sktilt.avo import GaussianProposal
+    from sktilt.avo._step import tightening_fraction
+
+    n = 200
+    assert tightening_fraction(99, n) == 0.0 and tightening_fraction(160, n) == 1.0
+    module = GaussianProposal([0.0, 0.0, 0.0], [1.0, 0.05, 1.0]).build()
+    floor = np.array([0.1, 0.1, np.inf])
+    for it in range(n // 2, 3 * n // 4 + 1):
+        module.tighten_toward_(floor, tightening_fraction(it, n))
+    spread = module.spread().detach().numpy()
+    # reached the floor; never widened one already below it; an infinite floor is ignored
+    np.testing.assert_allclose(spread, [0.1, 0.05, 1.0], rtol=1e-9)
