@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = ["build_parser", "main"]
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -34,9 +35,30 @@ def _budgets(text: str) -> tuple[float, ...]:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"--budgets must be comma-separated numbers, e.g. 0.5,1,2; got {text}") from None
-    if not values or min(values) <= 0:
-        raise argparse.ArgumentTypeError(f"--budgets must all be > 0, got {text}")
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"--budgets must all be finite and > 0, got {text}")
     return values
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"--seed must be an integer in [0, 2**32 - 1], got {text}")
+    return value
+
+
+def _device(text: str) -> str:
+    from ._utils import check_device
+
+    try:
+        check_device(text, "--device")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,8 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser : argparse.ArgumentParser
         With the sub-commands ``energy-peaks``, ``digits`` and ``weinberg``.
     """
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="sktilt", description="Tilt generative models and simulators (BTGM, AVO).")
+    parser.add_argument("--version", action="version", version=f"sktilt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -57,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         "curves), train a VAE of weekly load curves (cached in OUT), tune it to the "
         "top-rho peak weeks with a BoltzmannTuner, and report beta, KL, peak and weekly "
         "consumption base vs tuned, and P(peak > the data's top-rho peak). Writes "
-        "summary.json, curves.png and pareto.png to OUT.")
+        "summary.json and scenarios.csv (peak weeks from the model's top-rho tail, 168 "
+        "hourly kW per row), then curves.png, peaks.png and pareto.png, to OUT.")
     p.add_argument("--quantile", type=_quantile, default=0.01,
                    help="tail fraction rho: the KL budget is -log(rho) (default 0.01)")
     p.add_argument("--data", type=Path, default=None,
@@ -67,8 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="households (meters) aggregated per curve (default 10)")
     p.add_argument("--n-weeks", type=_positive_int, default=3000,
                    help="weeks generated when --data is not given (default 3000)")
-    p.add_argument("--epochs", type=_positive_int, default=60,
-                   help="VAE training epochs (default 60)")
+    p.add_argument("--epochs", type=_positive_int, default=120,
+                   help="VAE training epochs (default 120)")
+    p.add_argument("--n-scenarios", type=_positive_int, default=1000,
+                   help="peak-week scenarios written to scenarios.csv (default 1000)")
 
     p = sub.add_parser(
         "digits", help="conditional generation of digits by tilting toward a classifier",
@@ -99,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     for p in sub.choices.values():
         p.add_argument("--out", type=Path, default=None,
                        help="output folder (default sktilt-out/COMMAND)")
-        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+        p.add_argument("--device", type=_device, default="cpu",
+                       help="torch device of the models, e.g. cuda (default cpu)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -128,17 +158,18 @@ def main(argv=None) -> int:
 
             run_energy_peaks(quantile=args.quantile, data=args.data, out=out,
                              n_weeks=args.n_weeks, households=args.households,
-                             epochs=args.epochs, seed=args.seed, progress=progress)
+                             epochs=args.epochs, seed=args.seed, device=args.device,
+                             n_scenarios=args.n_scenarios, progress=progress)
         elif args.command == "digits":
             from .apps.digits import run_digits
 
             run_digits(label=args.label, budgets=args.budgets, out=out, epochs=args.epochs,
-                       seed=args.seed, progress=progress)
+                       seed=args.seed, device=args.device, progress=progress)
         else:
             from .apps.weinberg import run_weinberg
 
             run_weinberg(n_obs=args.n_obs, n_jobs=args.n_jobs, max_iter=args.max_iter,
-                         out=out, seed=args.seed, progress=progress)
+                         out=out, seed=args.seed, device=args.device, progress=progress)
     except (ValueError, OSError, ImportError) as exc:
         print(f"sktilt {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -27,12 +27,27 @@ def test_help_explains_each_option(capsys):
     (["energy-peaks", "--n-weeks", "0"], "positive integer"),
     (["digits", "--budgets", "1,x"], "--budgets must be comma-separated"),
     (["digits", "--label", "12"], "invalid choice"),
+    (["digits", "--budgets", "nan"], "--budgets must all be finite"),
+    (["digits", "--budgets", "1,-2"], "--budgets must all be finite and > 0"),
+    (["weinberg", "--seed", "-1"], "--seed must be an integer"),
+    (["weinberg", "--seed", "x"], "--seed must be an integer"),
+    (["energy-peaks", "--device", "cuda:7"], "--device='cuda:7'"),
+    (["energy-peaks", "--device", "gpu!"], "is not a torch device"),
 ])
 def test_bad_arguments_exit_with_usage_error(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_version(capsys):
+    import sktilt
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"sktilt {sktilt.__version__}"
 
 
 def test_unreadable_data_is_a_clean_error(tmp_path, capsys):
@@ -50,9 +65,17 @@ def test_energy_peaks_outputs_are_consistent(tmp_path, capsys):
     argv = ["energy-peaks", "--n-weeks", "400", "--epochs", "8", "--quantile", "0.05",
             "--out", str(out), "--quiet"]
     assert main(argv) == 0
-    for name in ("summary.json", "curves.png", "pareto.png", "vae.json", "vae.pt"):
+    for name in ("summary.json", "scenarios.csv", "curves.png", "peaks.png", "pareto.png",
+                 "vae.json", "vae.pt"):
         assert (out / name).stat().st_size > 0
     s = json.loads((out / "summary.json").read_text())
+    scenarios = np.loadtxt(out / "scenarios.csv", delimiter=",", skiprows=1)
+    assert scenarios.shape == (1000, 168) and (scenarios > 0).all()
+    # scenarios come from the model's tail above the data's top-rho peak
+    assert (scenarios.max(1) > s["peak_threshold_kw"]).all()
+    assert s["peak_kw"]["scenarios"] == pytest.approx(scenarios.max(1).mean(), rel=1e-4)
+    check = s["scenario_check"]
+    assert check["n_data_top_weeks"] == 20 and 0 <= check["peak_ks_vs_data_top"] <= 1
     assert s["kl_budget"] == pytest.approx(quantile_budget(0.05))
     assert abs(s["kl"] - s["kl_budget"]) < 0.1 * s["kl_budget"]
     assert s["peak_kw"]["tuned"] > s["peak_kw"]["base"]
@@ -60,9 +83,7 @@ def test_energy_peaks_outputs_are_consistent(tmp_path, capsys):
     assert 0 <= s["p_peak_above_threshold"] < 1 and s["p_peak_above_threshold_se"] >= 0
     printed = capsys.readouterr().out
     assert f"{s['beta']:.3f}" in printed
-    # a second run loads the cached VAE instead of training it again
-    assert main(argv) == 0
-    assert "loaded cached vae" in capsys.readouterr().out
+    # (that a second run loads the cached VAE is tested on cached_fit in test_apps_common)
 
 
 def test_energy_peaks_reads_meter_csv(tmp_path):

@@ -17,7 +17,7 @@ from ._common import cached_fit, save_figure, write_json
 
 
 def run_digits(*, label=4, budgets=(0.5, 1.0, 2.0, 3.0), out="sktilt-out/digits",
-               epochs=150, seed=0, progress=True, log=print) -> dict:
+               epochs=150, seed=0, device="cpu", progress=True, log=print) -> dict:
     """Train a VAE and a classifier on sklearn's 8x8 digits, tilt toward ``label``.
 
     For each KL budget, reports beta, KL and the fraction of generated digits the
@@ -32,9 +32,9 @@ def run_digits(*, label=4, budgets=(0.5, 1.0, 2.0, 3.0), out="sktilt-out/digits"
     if label not in set(y.tolist()):
         raise ValueError(f"label must be a digit 0-9, got {label!r}.")
     callbacks = [EpochProgress(epochs, desc="VAE of digits")] if progress else None
-    vae = cached_fit(VAE(latent_dim=8, max_epochs=epochs, random_state=seed,
+    vae = cached_fit(VAE(latent_dim=8, max_epochs=epochs, random_state=seed, device=device,
                          callbacks=callbacks), X, out, "vae", log=log)
-    clf = TorchClassifier(max_epochs=60, random_state=seed).fit(X, y)
+    clf = TorchClassifier(max_epochs=60, random_state=seed, device=device).fit(X, y)
     criterion = class_log_probability(clf, label)
 
     base_samples = vae.sample(400, random_state=seed)
@@ -42,7 +42,7 @@ def run_digits(*, label=4, budgets=(0.5, 1.0, 2.0, 3.0), out="sktilt-out/digits"
     base_fraction = float(np.mean(clf.predict(base_samples) == label))
     for budget in budgets:
         tuner = BoltzmannTuner(vae, criterion, kl_budget=float(budget), random_state=seed,
-                               verbose=int(progress)).fit()
+                               device=device, verbose=int(progress)).fit()
         samples = tuner.sample(400, random_state=seed + 1)
         frac = float(np.mean(clf.predict(samples) == label))
         results.append({"kl_budget": float(budget), "beta": tuner.beta_, "kl": tuner.kl_,

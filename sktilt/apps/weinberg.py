@@ -21,7 +21,7 @@ def _c_of(theta):
 
 
 def run_weinberg(*, n_obs=5000, n_jobs=2, max_iter=None, out="sktilt-out/weinberg", seed=0,
-                 progress=True, log=print) -> dict:
+                 device="cpu", progress=True, log=print) -> dict:
     """Simulate observations at the truth, fit (E, G_f) with AVO, compare c with its MLE.
 
     With one beam energy only ``c(E, G_f)`` is identifiable: the fitted proposal
@@ -36,7 +36,7 @@ def run_weinberg(*, n_obs=5000, n_jobs=2, max_iter=None, out="sktilt-out/weinber
     params = {"max_iter": max_iter} if max_iter is not None else {}
     fitter = AVOSimulatorFitter(
         weinberg_simulator, GaussianProposal(loc=[45.0, 1.0], scale=[1.0, 0.1]),
-        n_jobs=n_jobs, random_state=seed, verbose=int(progress), **params)
+        n_jobs=n_jobs, random_state=seed, device=device, verbose=int(progress), **params)
     fitter.fit(X)
     c_fit = float(_c_of(fitter.theta_))
     summary = {

@@ -50,9 +50,12 @@ class VAE(SkorchModelMixin, TransformerMixin, NeuralNet):
         Dimension of the latent space (where :class:`~sktilt.BoltzmannTuner` tunes).
     hidden_units : tuple of int, default=(256, 128)
         Encoder widths; the decoder mirrors them.
-    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+    likelihood : {"gaussian", "lognormal", "bernoulli"}, default="gaussian"
         Observation model. ``"gaussian"`` learns a per-feature noise scale (floored by
-        ``module__min_std``, default 0.05 in standardised units). ``"bernoulli"`` needs
+        ``module__min_std``, default 0.05 in standardised units). ``"lognormal"`` is
+        the Gaussian model of ``log x`` (``X > 0``): multiplicative noise with a heavy
+        right tail and positive samples, e.g. electricity loads whose hourly spikes make
+        the weekly peaks. ``"bernoulli"`` needs
         ``X`` in ``[0, 1]`` (grey levels are accepted; the ELBO is then a
         cross-entropy rather than a log-density).
     beta_kl : float, default=1.0
@@ -152,9 +155,15 @@ class VAE(SkorchModelMixin, TransformerMixin, NeuralNet):
                 "likelihood='bernoulli' needs X in [0, 1]; got values in "
                 f"[{X.min():.4g}, {X.max():.4g}]. Rescale X or use likelihood='gaussian'."
             )
+        if self.likelihood == "lognormal" and X.min() <= 0:
+            raise ValueError(
+                f"likelihood='lognormal' needs X > 0; got a minimum of {X.min():.4g}. Shift "
+                "X (e.g. X + 0.01) or use likelihood='gaussian'.")
         return X
 
     def _set_data_stats(self, X: np.ndarray) -> None:
+        if self.likelihood == "lognormal":
+            X = np.log(X)  # the module standardises log x
         if self.standardize:
             self.data_stats_ = standardization_stats(X)
         else:
@@ -296,24 +305,43 @@ class VAE(SkorchModelMixin, TransformerMixin, NeuralNet):
         check_is_fitted(self)
         return frozen_copy(self.module_.decoder_module().cpu())
 
-    def get_base_sampler(self) -> LatentSampler:
-        """The fitted generative model as a :class:`~sktilt.LatentSampler`."""
-        return LatentSampler(self.decoder_module(), latent_dim=self.module_.latent_dim)
+    def get_base_sampler(self, *, observation_noise: bool = False) -> LatentSampler:
+        """The fitted generative model as a :class:`~sktilt.LatentSampler`.
 
-    def sample(self, n_samples: int = 1, *, random_state=None) -> np.ndarray:
-        """Decoded means of ``z ~ N(0, I)``, shape (n_samples, n_features).
+        Parameters
+        ----------
+        observation_noise : bool, default=False
+            ``False``: ``x = E[x | z]`` (the decoded mean; a log-normal's median), over
+            ``latent_dim`` latents. ``True``: the whole model ``x ~ p(x | z)``, written
+            as a map of ``latent_dim + n_features`` standard normal latents ``(z, eps)``
+            (:class:`~sktilt.models.VAEDecoder`); criteria that depend on the noise (the
+            peak of a load curve) then see it. Needs a continuous likelihood.
+        """
+        check_is_fitted(self)
+        decoder = frozen_copy(self.module_.decoder_module(observation_noise).cpu())
+        dim = self.module_.latent_dim + (self.n_features_in_ if observation_noise else 0)
+        return LatentSampler(decoder, latent_dim=dim)
 
-        ``random_state=None`` uses the estimator's (so an int gives the same samples at
-        every call, as :class:`~sktilt.BoltzmannTuner` does).
+    def sample(self, n_samples: int = 1, *, observation_noise: bool = False,
+               random_state=None) -> np.ndarray:
+        """Samples of the model, shape (n_samples, n_features).
+
+        ``observation_noise=False``: decoded means of ``z ~ N(0, I)`` (smooth curves);
+        ``True``: ``x ~ p(x | z)``, the model's full distribution (see
+        :meth:`get_base_sampler`). ``random_state=None`` uses the estimator's (so an int
+        gives the same samples at every call, as :class:`~sktilt.BoltzmannTuner` does).
         """
         check_is_fitted(self)
         n = check_n_samples(n_samples)
         gen = torch_generator(resolve_seed(self.random_state, random_state))
         self.module_.eval()
+        decoder = self.module_.decoder_module(observation_noise) if observation_noise else None
+        dim = self.module_.latent_dim + (self.n_features_in_ if observation_noise else 0)
 
         def draw(m):
-            z = torch.randn(m, self.module_.latent_dim, generator=gen).to(self.device)
-            return (to_numpy(self.module_.decode(z)),)
+            z = torch.randn(m, dim, generator=gen).to(self.device)
+            x = self.module_.decode(z) if decoder is None else decoder(z)
+            return (to_numpy(x),)
 
         with torch.no_grad():
             return draw_in_chunks(n, _CHUNK, draw)[0]

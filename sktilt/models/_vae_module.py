@@ -19,36 +19,59 @@ from torch import nn
 
 from .._utils import mlp
 
-LIKELIHOODS = ("gaussian", "bernoulli")
+LIKELIHOODS = ("gaussian", "lognormal", "bernoulli")
 _LOG_2PI = math.log(2 * math.pi)
 
 
+def raw_to_data(raw: torch.Tensor, likelihood: str, shift: torch.Tensor,
+                scale: torch.Tensor) -> torch.Tensor:
+    """Decoder output to data units: un-standardise (and ``exp`` for log-normal), or the
+    sigmoid of Bernoulli logits."""
+    if likelihood == "bernoulli":
+        return torch.sigmoid(raw)
+    out = raw * scale + shift
+    return out.exp() if likelihood == "lognormal" else out
+
+
 class VAEDecoder(nn.Module):
-    """Decoder mapping latents ``(n, latent_dim)`` to decoded means in data units.
+    """Decoder of the base model: latents to data units, optionally with observation noise.
+
+    Without noise it maps ``z`` of shape ``(n, latent_dim)`` to the decoded means
+    ``E[x | z]`` (the medians for a log-normal likelihood). With ``noise_std`` it is the
+    whole generative model ``x ~ p(x | z)`` written as a deterministic map of a longer
+    latent ``(z, eps)`` of shape ``(n, latent_dim + n_features)``, both ``N(0, I)``:
+    ``x = T(decoder(z) + noise_std * eps)``. Tilting it tilts ``p(x)`` itself (BTGM
+    Eq. 10, ``f~(z) = E_{x ~ p(x|z)} f(x)`` by reparameterisation), so criteria that
+    depend on hour-scale noise (a weekly peak) see it.
 
     Parameters
     ----------
     decoder : torch.nn.Module
-        Maps ``z`` to the raw output: the mean in standardised units (Gaussian) or the
-        logits (Bernoulli).
+        Maps ``z`` to the raw output: the mean in standardised units (Gaussian, of
+        ``log x`` for log-normal) or the logits (Bernoulli).
     shift, scale : torch.Tensor of shape (n_features,)
-        Standardisation undone on the way out (Gaussian likelihood).
-    likelihood : {"gaussian", "bernoulli"}
+        Standardisation undone on the way out.
+    likelihood : {"gaussian", "lognormal", "bernoulli"}
+    noise_std : torch.Tensor of shape (n_features,) or None
+        Observation noise in standardised units (Gaussian and log-normal only).
     """
 
     def __init__(self, decoder: nn.Module, shift: torch.Tensor, scale: torch.Tensor,
-                 likelihood: str = "gaussian"):
+                 likelihood: str = "gaussian", noise_std: torch.Tensor | None = None):
         super().__init__()
         self.decoder = decoder
         self.likelihood = likelihood
         self.register_buffer("shift", shift.detach().clone())
         self.register_buffer("scale", scale.detach().clone())
+        self.register_buffer("noise_std", None if noise_std is None else
+                             noise_std.detach().clone())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        raw = self.decoder(z)
-        if self.likelihood == "bernoulli":
-            return torch.sigmoid(raw)
-        return raw * self.scale + self.shift
+        if self.noise_std is None:
+            return raw_to_data(self.decoder(z), self.likelihood, self.shift, self.scale)
+        k = z.shape[-1] - self.noise_std.shape[0]
+        raw = self.decoder(z[..., :k]) + self.noise_std * z[..., k:]
+        return raw_to_data(raw, self.likelihood, self.shift, self.scale)
 
 
 class VAEModule(nn.Module):
@@ -87,7 +110,7 @@ class VAEModule(nn.Module):
         self.register_buffer("shift", torch.zeros(self.n_features))
         self.register_buffer("scale", torch.ones(self.n_features))
         self.register_buffer("trained", torch.tensor(False))
-        if likelihood == "gaussian":
+        if likelihood in ("gaussian", "lognormal"):
             # std = min_std + softplus(raw_std), starting at 1 (standardised units)
             start = math.log(math.expm1(max(1.0 - self.min_std, 1e-3)))
             self.raw_std = nn.Parameter(torch.full((self.n_features,), start))
@@ -99,14 +122,22 @@ class VAEModule(nn.Module):
 
     def encode(self, x: torch.Tensor):
         """Posterior mean and log-variance of ``q(z | x)``."""
-        mu, log_var = self.encoder((x - self.shift) / self.scale).chunk(2, dim=-1)
+        mu, log_var = self.encoder(self.to_standardized(x)).chunk(2, dim=-1)
         return mu, log_var.clamp(-15.0, 10.0)  # keeps exp() finite early in training
 
     def raw_to_data(self, raw: torch.Tensor) -> torch.Tensor:
-        """Decoder output to data units: un-standardise, or sigmoid of the logits."""
-        if self.likelihood == "bernoulli":
-            return torch.sigmoid(raw)
-        return raw * self.scale + self.shift
+        """Decoder output to data units (see :func:`raw_to_data`)."""
+        return raw_to_data(raw, self.likelihood, self.shift, self.scale)
+
+    def to_standardized(self, x: torch.Tensor) -> torch.Tensor:
+        """Data to the standardised units the encoder reads (``log x`` for log-normal)."""
+        if self.likelihood == "lognormal":
+            x = x.clamp_min(torch.finfo(x.dtype).tiny).log()
+        return (x - self.shift) / self.scale
+
+    def noise_std(self) -> torch.Tensor:
+        """Observation noise in standardised units, shape (n_features,)."""
+        return self.min_std + F.softplus(self.raw_std)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decoded mean ``E[x | z]`` in data units."""
@@ -123,11 +154,13 @@ class VAEModule(nn.Module):
         """``log p(x | z)`` per sample, a density in data units (Gaussian)."""
         if self.likelihood == "bernoulli":
             return -F.binary_cross_entropy_with_logits(raw, x, reduction="none").sum(-1)
-        std = self.min_std + F.softplus(self.raw_std)
-        t = (x - self.shift) / self.scale
-        # - log(scale): change of variables from standardised to data units
+        std = self.noise_std()
+        t = self.to_standardized(x)
+        # - log(scale) (and - log x for log-normal): change of variables to data units
         log_p = (-0.5 * ((t - raw) / std) ** 2 - std.log() - 0.5 * _LOG_2PI
                  - self.scale.log())
+        if self.likelihood == "lognormal":
+            log_p = log_p - x.clamp_min(torch.finfo(x.dtype).tiny).log()
         return log_p.sum(-1)
 
     @staticmethod
@@ -143,10 +176,16 @@ class VAEModule(nn.Module):
         rec = sum(self.log_likelihood(x, self.decoder(mu + e * std)) for e in eps)
         return rec / len(eps) - self.kl_divergence(mu, log_var)
 
-    def decoder_module(self) -> VAEDecoder:
-        """A detached copy of the decoder mapping ``z`` to data units."""
+    def decoder_module(self, observation_noise: bool = False) -> VAEDecoder:
+        """A detached copy of the decoder mapping ``z`` (or ``(z, eps)``) to data units."""
+        noise = None
+        if observation_noise:
+            if self.likelihood == "bernoulli":
+                raise ValueError("observation_noise=True needs a continuous likelihood "
+                                 "('gaussian' or 'lognormal'), not 'bernoulli'.")
+            noise = self.noise_std()
         return VAEDecoder(copy.deepcopy(self.decoder), self.shift, self.scale,
-                          self.likelihood)
+                          self.likelihood, noise)
 
 
 class NegativeELBO(nn.Module):

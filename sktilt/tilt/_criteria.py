@@ -91,17 +91,25 @@ class CurveMaximum(_Criterion):
         ``None`` takes the exact max (its gradient flows to the arg-max only); a
         positive value takes the smooth maximum ``t * logsumexp(x / t)``, whose gradient
         spreads over near-maximal points.
+    log : bool, default=False
+        Return ``log`` of the maximum (positive curves). A heavy-tailed model, e.g. a
+        log-normal observation model, has ``E_p exp(beta max x) = inf``: the tilt of the
+        peak itself does not exist, that of its log does (``exp(beta log m) = m^beta``),
+        and tilts toward the same extreme weeks. Thresholds are then ``log`` kW.
     """
 
-    def __init__(self, temperature=None):
+    def __init__(self, temperature=None, log=False):
         self.temperature = temperature
+        self.log = log
 
     def __call__(self, X):
         X = _flat(X)
         if self.temperature is None:
-            return X.max(-1).values
-        t = float(self.temperature)
-        return t * torch.logsumexp(X / t, -1)
+            m = X.max(-1).values
+        else:
+            t = float(self.temperature)
+            m = t * torch.logsumexp(X / t, -1)
+        return m.log() if self.log else m
 
 
 class WindowMean(_Criterion):

@@ -1,0 +1,62 @@
+"""The log-normal likelihood and the observation-noise base model of the VAE."""
+
+import numpy as np
+import pytest
+import torch
+
+from sktilt import BoltzmannTuner, CurveMaximum
+from sktilt.models import VAE
+
+X = np.exp(np.random.default_rng(0).normal(1.0, 0.5, size=(600, 6))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def vae():
+    return VAE(latent_dim=2, hidden_units=(32,), likelihood="lognormal", max_epochs=60,
+               random_state=0).fit(X)
+
+
+def test_lognormal_fits_log_data_and_samples_positive(vae):
+    # iid log-normal features: the model's log-moments are those of the data
+    S = vae.sample(20_000, observation_noise=True, random_state=1)
+    assert (S > 0).all()
+    np.testing.assert_allclose(np.log(S).mean(0), np.log(X).mean(0), atol=0.1)
+    np.testing.assert_allclose(np.log(S).std(0), np.log(X).std(0), rtol=0.15)
+    # without noise: the decoded medians, far narrower than the data
+    M = vae.sample(5000, random_state=1)
+    assert np.log(M).std(0).max() < 0.5 * np.log(X).std(0).min()
+
+
+def test_noise_base_sampler_is_the_model_written_on_a_longer_latent(vae):
+    base = vae.get_base_sampler(observation_noise=True)
+    assert base.latent_dim == 2 + 6
+    z = torch.zeros(3, 8)
+    z[:, 2:] = 1.0  # one noise standard deviation above the median in every feature
+    with torch.no_grad():
+        x = base.decoder(z)
+        median = vae.get_base_sampler().decoder(z[:, :2])
+        std = vae.module_.noise_std() * vae.module_.scale
+    np.testing.assert_allclose(torch.log(x / median).numpy(), std.expand(3, 6).numpy(),
+                               rtol=1e-5)
+
+
+def test_log_peak_tilt_of_the_noise_model():
+    # f = log max x; the tilt of max x itself would not exist under a log-normal tail
+    vae = VAE(latent_dim=2, hidden_units=(32,), likelihood="lognormal", max_epochs=30,
+              random_state=0).fit(X)
+    tuner = BoltzmannTuner(vae.get_base_sampler(observation_noise=True),
+                           CurveMaximum(log=True), kl_budget=2.0, random_state=0).fit()
+    assert tuner.kl_ == pytest.approx(2.0, rel=0.05)
+    base = vae.sample(4000, observation_noise=True, random_state=2)
+    tuned = tuner.sample(4000, random_state=3)
+    assert np.log(tuned.max(1)).mean() == pytest.approx(tuner.criterion_mean_, abs=0.05)
+    assert np.log(tuned.max(1)).mean() > np.log(base.max(1)).mean() + 0.3
+
+
+def test_lognormal_needs_positive_data_and_noise_needs_a_continuous_model():
+    with pytest.raises(ValueError, match="likelihood='lognormal' needs X > 0"):
+        VAE(likelihood="lognormal", max_epochs=1).fit(X - 10)
+    binary = (X > np.median(X)).astype(np.float32)
+    vae = VAE(likelihood="bernoulli", max_epochs=1, random_state=0).fit(binary)
+    with pytest.raises(ValueError, match="observation_noise=True needs a continuous"):
+        vae.get_base_sampler(observation_noise=True)
