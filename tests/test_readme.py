@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).parents[1] / "README.md"
-# The cluster snippet needs a scheduler's address; tests/test_avo.py and
-# tests/test_simulation.py run the same code on a real distributed.LocalCluster.
-BLOCKS = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-          if "scheduler-address" not in b]
+ALL_BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+# The cluster snippet continues the AVO quickstart (it uses its fitter and X_obs).
+BLOCKS = [b for b in ALL_BLOCKS if "LocalCluster" not in b]
+CLUSTER = [b for b in ALL_BLOCKS if "LocalCluster" in b]
 
 
 def _run(code):
@@ -37,3 +37,19 @@ def test_avo_quickstart():
     out = _run(BLOCKS[1])
     lam = float(out[-1].strip("[]"))
     assert lam == pytest.approx(7.0, abs=0.5)
+
+
+def test_cluster_snippet_runs_as_written_on_a_local_cluster():
+    assert len(CLUSTER) == 1
+    setup = (
+        "import numpy as np\n"
+        "from sktilt import AVOSimulatorFitter, GaussianProposal\n"
+        "from sktilt.datasets import gaussian_location_simulator\n"
+        "X_obs = np.random.default_rng(0).normal(size=(300, 2))\n"
+        "fitter = AVOSimulatorFitter(gaussian_location_simulator, GaussianProposal("
+        "[0.5, 0.5], [1.0, 1.0]), max_iter=5, batch_size=32, random_state=0)\n"
+        "alone = fitter.fit(X_obs).theta_.copy()\n")
+    check = "\nassert np.array_equal(fitter.theta_, alone)\nprint('same')\n"
+    code = "if __name__ == '__main__':\n" + "\n".join(
+        "    " + line for line in (setup + CLUSTER[0] + check).splitlines())
+    assert _run(code)[-1] == "same"

@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_generator, torch_seeded
 from .._training import DivergenceError, EpochProgress
 from .._utils import check_device, check_hidden_units, to_numpy
@@ -56,7 +57,7 @@ _WARM_UP_ROUNDS = 5
 _AUTO_FINAL_BATCH = 1500
 
 
-class AVOSimulatorFitter(SimulatedModelMixin, BaseEstimator):
+class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator):
     """Fit the parameters of a black-box simulator to observations with AVO.
 
     A proposal ``q_psi(theta)`` over the simulator's parameters is moved until data

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNetClassifier
 from torch import nn
 
+from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_seeded
 from .._utils import check_hidden_units, frozen_copy, mlp
 from ..tilt import ClassLogProbability
@@ -53,7 +54,7 @@ class MLPClassifierModule(nn.Module):
         return self.net((x.reshape(x.shape[0], -1) - self.shift) / self.scale)
 
 
-class TorchClassifier(SkorchModelMixin, NeuralNetClassifier):
+class TorchClassifier(VersionedStateMixin, SkorchModelMixin, NeuralNetClassifier):
     """Small MLP classifier (skorch) usable as the criterion ``log h(label | x)``.
 
     Parameters

@@ -26,6 +26,7 @@ from skorch import NeuralNet
 from skorch.callbacks import PassthroughScoring
 from skorch.utils import to_tensor
 
+from .._persistence import VersionedStateMixin
 from .._random import draw_seed, resolve_seed, torch_generator, torch_seeded
 from .._utils import check_hidden_units, check_n_samples, draw_in_chunks, frozen_copy, to_numpy
 from ..tilt import LatentSampler
@@ -36,7 +37,7 @@ from ._vae_module import LIKELIHOODS, NegativeELBO, VAEDecoder, VAEModule
 _CHUNK = 4096
 
 
-class VAE(SkorchModelMixin, TransformerMixin, NeuralNet):
+class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
     """Variational auto-encoder on tabular ``X`` (curves, flattened images).
 
     Parameters

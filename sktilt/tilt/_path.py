@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from .._persistence import VersionedStateMixin
 from .._random import draw_seed, resolve_seed, torch_seeded
 from .._training import DivergenceError, StepNet
 from .._utils import check_device, check_hidden_units
@@ -119,7 +120,7 @@ class TiltedModel(TiltedModelMixin, BaseEstimator):
         return hasattr(self, "flow_")
 
 
-class BoltzmannPath(BaseEstimator):
+class BoltzmannPath(VersionedStateMixin, BaseEstimator):
     """Tilt a generative model along the whole beta path with one fit.
 
     Trains one flow ``q(. | beta)`` conditioned on beta for every ``beta`` in

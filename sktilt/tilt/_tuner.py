@@ -22,6 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_seeded
 from .._training import CosineDecay, EpochProgress, StepNet
 from .._utils import check_device, check_hidden_units
@@ -70,7 +71,7 @@ class _Fitted:
     f_ref: np.ndarray
 
 
-class BoltzmannTuner(TiltedModelMixin, BaseEstimator):
+class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
     r"""Tilt a generative model toward high values of a criterion (BTGM).
 
     Learns ``q_beta(x) ∝ p(x) exp(beta f(x))`` with a normalising flow applied to the
