@@ -10,9 +10,13 @@
 
 from __future__ import annotations
 
-__all__ = ["FitQualityWarning", "location_drift"]
+__all__ = ["FitQualityWarning", "FitVerdict", "location_drift"]
+
+from dataclasses import dataclass
 
 import numpy as np
+
+from ..metrics import TwoSampleTest
 
 
 class FitQualityWarning(UserWarning):
@@ -48,3 +52,56 @@ def location_drift(locs: np.ndarray, spread: np.ndarray) -> np.ndarray:
     t -= t.mean()
     slope = t @ (window - window.mean(0)) / (t @ t)
     return np.abs(slope) * len(window) / np.maximum(spread, np.finfo(float).tiny)
+
+
+@dataclass(frozen=True)
+class FitVerdict:
+    """What the checks of a finished fit found, and the warning text that says it.
+
+    Attributes
+    ----------
+    two_sample : TwoSampleTest or None
+        ``None`` when no simulation of the check succeeded.
+    drift : ndarray of shape (k,)
+        :func:`location_drift` of the fit.
+    unresolved : list of int
+        Parameters whose resolution floor stayed infinite.
+    """
+
+    two_sample: TwoSampleTest | None
+    drift: np.ndarray
+    unresolved: list
+
+    @property
+    def moving(self) -> list:
+        return np.flatnonzero(self.drift > MAX_DRIFT).tolist()
+
+    @property
+    def distinguishable(self) -> bool:
+        return self.two_sample is None or self.two_sample.distinguishable()
+
+    @property
+    def converged(self) -> bool:
+        return not self.moving and not self.distinguishable
+
+    def problems(self) -> list[str]:
+        """One sentence per failed check (empty when all passed)."""
+        out = []
+        if self.unresolved:
+            out.append(
+                f"parameter(s) {self.unresolved} showed no effect on the simulated data's "
+                "distribution, so their spread was left as it started (scale_floor_ is "
+                "inf there): the data may not identify them, or the starting proposal is "
+                "too narrow to see their effect")
+        if self.moving:
+            out.append(
+                f"the location of parameter(s) {self.moving} was still moving at the end "
+                f"(drift {np.round(self.drift[self.moving], 1).tolist()} final standard "
+                "deviations over the last quarter): raise max_iter or start closer")
+        if self.distinguishable:
+            p = "no valid simulation" if self.two_sample is None else (
+                f"energy-distance p-value {self.two_sample.p_value:.3g}")
+            out.append(
+                "observations and data simulated from the fitted proposal can be told "
+                f"apart ({p}): the fit is off, or the simulator cannot reproduce the data")
+        return out

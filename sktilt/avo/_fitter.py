@@ -35,7 +35,7 @@ from ..simulation import (
     simulate,
 )
 from ..metrics import MAX_PER_SAMPLE, energy_test
-from ._checks import MAX_DRIFT, FitQualityWarning, location_drift
+from ._checks import FitQualityWarning, FitVerdict, location_drift
 from ._critics import PENALTIES, CriticObjective, critic_net, generator_values, run_critic
 from ._resolution import ScaleFloor
 from ._simulated import SimulatedModelMixin
@@ -521,33 +521,14 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                                            rng)
         with torch.no_grad():
             spread = to_numpy(module.spread())
-        self.location_drift_ = location_drift(np.array([h["loc"] for h in self.history_]),
-                                              spread)
         floor = self.scale_floor_
-        self.unresolved_parameters_ = ([] if floor is None else
-                                       np.flatnonzero(~np.isfinite(floor)).tolist())
-        moving = np.flatnonzero(self.location_drift_ > MAX_DRIFT).tolist()
-        distinguishable = self.two_sample_ is None or self.two_sample_.distinguishable()
-        self.converged_ = not moving and not distinguishable
-        problems = []
-        if self.unresolved_parameters_:
-            problems.append(
-                f"parameter(s) {self.unresolved_parameters_} showed no effect on the "
-                "simulated data's distribution, so their spread was left as it started "
-                "(scale_floor_ is inf there): the data may not identify them, or the "
-                "starting proposal is too narrow to see their effect")
-        if moving:
-            problems.append(
-                f"the location of parameter(s) {moving} was still moving at the end "
-                f"(drift {np.round(self.location_drift_[moving], 1).tolist()} final "
-                "standard deviations over the last quarter): raise max_iter or start "
-                "closer")
-        if distinguishable:
-            p = "no valid simulation" if self.two_sample_ is None else (
-                f"energy-distance p-value {self.two_sample_.p_value:.3g}")
-            problems.append(
-                "observations and data simulated from the fitted proposal can be told "
-                f"apart ({p}): the fit is off, or the simulator cannot reproduce the data")
-        if problems:
-            warnings.warn("AVO fit: " + "; ".join(problems) + ".", FitQualityWarning,
-                          stacklevel=3)
+        verdict = FitVerdict(
+            self.two_sample_,
+            location_drift(np.array([h["loc"] for h in self.history_]), spread),
+            [] if floor is None else np.flatnonzero(~np.isfinite(floor)).tolist())
+        self.location_drift_ = verdict.drift
+        self.unresolved_parameters_ = verdict.unresolved
+        self.converged_ = verdict.converged
+        if verdict.problems():
+            warnings.warn("AVO fit: " + "; ".join(verdict.problems()) + ".",
+                          FitQualityWarning, stacklevel=3)
