@@ -50,7 +50,7 @@ def run_weinberg(*, n_obs=5000, n_jobs=2, max_iter=None, out="sktilt-out/weinber
         "n_jobs": n_jobs,
         "seconds": None,
     }
-    _figures(X, fitter, out, c_mle, seed)
+    _figures(X, fitter, out, c_mle, seed, c_se)
     summary["seconds"] = time.perf_counter() - t_start
     write_json(out / "summary.json", summary)
     log(f"c(E, G_f): fitted {c_fit:.4f}, MLE {c_mle:.4f} ± {c_se:.4f} "
@@ -62,7 +62,7 @@ def run_weinberg(*, n_obs=5000, n_jobs=2, max_iter=None, out="sktilt-out/weinber
     return summary
 
 
-def _figures(X, fitter, out: Path, c_mle: float, seed: int) -> None:
+def _figures(X, fitter, out: Path, c_mle: float, seed: int, c_se: float = 0.0) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,11 +70,18 @@ def _figures(X, fitter, out: Path, c_mle: float, seed: int) -> None:
 
     from ..plotting import plot_avo_fit, plot_avo_trajectory
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    plot_avo_trajectory(fitter.history_, names=["E", "G_f"], ax=axes[0])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for k, name in enumerate(["E", "G_f"]):  # separate axes: their scales differ 50-fold
+        plot_avo_trajectory(fitter.history_, names=[name], truth=[TRUTH[k]],
+                            transform=lambda t, k=k: t[k], ax=axes[k])
+        axes[k].set_title(f"{name} (dashed: truth; only c is identified)")
     plot_avo_trajectory(fitter.history_, names=["c(E, G_f)"], truth=[c_mle],
-                        transform=_c_of, ax=axes[1])
-    axes[1].set_title("c on the ridge (dashed: MLE)")
+                        transform=_c_of, ax=axes[2])
+    if c_se > 0:
+        axes[2].axhspan(c_mle - c_se, c_mle + c_se, color="k", alpha=0.15,
+                        label="MLE ± SE")
+        axes[2].legend()
+    axes[2].set_title("c on the ridge (dashed: MLE)")
     save_figure(fig, out / "trajectory.png")
     fig, ax = plt.subplots(figsize=(5, 4))
     plot_avo_fit(X, fitter.sample(len(X), random_state=seed + 1), ax=ax)

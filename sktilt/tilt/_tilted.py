@@ -307,6 +307,14 @@ class TiltedModelMixin:
     def score(self, X, y=None):
         """Mean of :meth:`score_samples`: average log ``q_beta / p`` over ``X``.
 
+        It measures how much the tuned model favours the points of ``X`` over the base
+        model; it is *not* a model-selection score over ``kl_budget``: on data from the
+        base model its expectation is ``-KL(p || q_beta) <= 0``, largest at ``beta = 0``,
+        and on tail data it grows with beta, so a grid search on it reflects which data
+        you passed, not a better tuner. To compare budgets use the Pareto scorers of
+        :mod:`sktilt.metrics` (``PARETO_SCORING``: ``criterion_mean_scorer``,
+        ``kl_scorer``; :ref:`grid_search`).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
