@@ -32,6 +32,7 @@ vae = VAE(latent_dim=16, likelihood="lognormal", max_epochs=pick(120, 5),
           random_state=0).fit(X)
 tuner = BoltzmannTuner(vae.get_base_sampler(observation_noise=True),
                        CurveMaximum(log=True), kl_budget=quantile_budget(0.01),
+                       n_steps=pick("auto", 300), n_reference_samples=pick("auto", 20_000),
                        random_state=0).fit()
 base = vae.sample(2000, observation_noise=True, random_state=1)
 tuned = tuner.sample(2000)

@@ -48,6 +48,9 @@ def run_weinberg(*, n_obs=5000, n_jobs=2, max_iter=None, out="sktilt-out/weinber
         "n_simulations": int(fitter.n_simulations_),
         "n_failed_simulations": int(fitter.n_failed_simulations_),
         "n_jobs": n_jobs,
+        "converged": bool(fitter.converged_),
+        "two_sample_p_value": (None if fitter.two_sample_ is None
+                               else fitter.two_sample_.p_value),
         "seconds": None,
     }
     _figures(X, fitter, out, c_mle, seed, c_se)
