@@ -24,8 +24,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from .._utils import check_hidden_units, to_numpy
-from ._gaussian import box_transform
-from ._proposals import Proposal, _slopes, parse_bounds
+from ._gaussian import box_transform, unconstrained_in_box
+from ._proposals import Proposal, _slopes, check_loc_and_bounds
 
 # Monte Carlo draws behind the flow's entropy (differentiable, through rsample) and its
 # summaries (mean, spread, median) recorded in the history.
@@ -102,12 +102,9 @@ class FlowProposalModule(nn.Module):
 
     def log_prob(self, theta: torch.Tensor) -> torch.Tensor:
         """``log q(theta)`` for each row of ``theta`` (n, k), shape (n,); ``-inf`` outside."""
-        z = self.to_unconstrained(theta)
-        finite = torch.isfinite(z).all(-1)
-        z = torch.where(finite[:, None], z, torch.zeros_like(z))
+        z, finite, log_slope = unconstrained_in_box(self.transform, theta)
         u = (z - self.loc0) / self.scale0
-        lp = (self.flow().log_prob(u) - self.scale0.log().sum()
-              - self.transform.log_abs_det_jacobian(z, self.transform(z)).sum(-1))
+        lp = self.flow().log_prob(u) - self.scale0.log().sum() - log_slope
         return torch.where(finite, lp, torch.full_like(lp, -float("inf")))
 
     def entropy(self, draws: int = _ENTROPY_DRAWS) -> torch.Tensor:
@@ -225,20 +222,13 @@ class FlowProposal(Proposal):
     def build(self) -> FlowProposalModule:
         """Validate the parameters; build the identity-initialised module (float64)."""
         self._validate_params()
-        loc = np.atleast_1d(np.asarray(self.loc, dtype=float))
-        if loc.ndim != 1 or loc.size == 0 or not np.all(np.isfinite(loc)):
-            raise ValueError(f"loc must be a finite, non-empty 1-D array, got {self.loc!r}.")
+        loc, bounds = check_loc_and_bounds(self.loc, self.bounds)
         k = loc.shape[0]
         scale = np.asarray(self.scale, dtype=float)
         scale = np.broadcast_to(np.atleast_1d(scale), (k,)) if scale.size == 1 else scale
         if scale.shape != (k,) or not np.all((scale > 0) & np.isfinite(scale)):
             raise ValueError(f"scale must be positive and finite of shape ({k},) like loc, "
                              f"got {self.scale!r}.")
-        bounds = parse_bounds(self.bounds, k)
-        for i, (low, high) in enumerate(bounds):
-            if not low < loc[i] < high:
-                raise ValueError(f"loc[{i}]={loc[i]:g} must lie strictly inside bounds[{i}] "
-                                 f"= ({low:g}, {high:g}).")
         hidden = check_hidden_units(self.hidden_features, "hidden_features")
         transform = box_transform(bounds)
         with torch.no_grad():

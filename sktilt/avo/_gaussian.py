@@ -7,7 +7,7 @@ torch module holding ``psi`` in local coordinates (see its docstring), with ``sa
 
 from __future__ import annotations
 
-__all__ = ["GaussianProposalModule", "box_transform"]
+__all__ = ["GaussianProposalModule", "box_transform", "unconstrained_in_box"]
 
 import math
 
@@ -43,6 +43,19 @@ def box_transform(bounds: list[tuple[float, float]]) -> T.Transform:
         else:
             parts.append(T.identity_transform)
     return T.StackTransform(parts, dim=-1)
+
+
+def unconstrained_in_box(transform: T.Transform, theta: torch.Tensor):
+    """``z = T^{-1}(theta)`` for a density's change of variables, rows outside masked.
+
+    Returns ``z`` of shape (n, k) (zeros on rows outside the box, so that no NaN reaches
+    a gradient), ``finite`` of shape (n,) (whether the row is inside) and
+    ``log |det T'(z)|`` of shape (n,).
+    """
+    z = transform.inv(theta)
+    finite = torch.isfinite(z).all(-1)
+    z = torch.where(finite[:, None], z, torch.zeros_like(z))
+    return z, finite, transform.log_abs_det_jacobian(z, transform(z)).sum(-1)
 
 
 class GaussianProposalModule(nn.Module):
@@ -176,15 +189,12 @@ class GaussianProposalModule(nn.Module):
 
     def log_prob(self, theta: torch.Tensor) -> torch.Tensor:
         """``log q(theta)`` for each row of ``theta`` (n, k), shape (n,); ``-inf`` outside."""
-        z = self.to_unconstrained(theta)
-        finite = torch.isfinite(z).all(-1)
-        z = torch.where(finite[:, None], z, torch.zeros_like(z))
+        z, finite, log_slope = unconstrained_in_box(self.transform, theta)
         L = self.scale_tril()
         e = torch.linalg.solve_triangular(L, (z - self.loc()).unsqueeze(-1),
                                           upper=False).squeeze(-1)
         lp = (-0.5 * (e**2).sum(-1) - self.log_scale().sum()
-              - 0.5 * self.n_parameters * _LOG_2PI
-              - self.transform.log_abs_det_jacobian(z, self.transform(z)).sum(-1))
+              - 0.5 * self.n_parameters * _LOG_2PI - log_slope)
         return torch.where(finite, lp, torch.full_like(lp, -math.inf))
 
     def entropy(self) -> torch.Tensor:

@@ -20,7 +20,7 @@ the score of ``theta`` is the score of ``z``.
 
 from __future__ import annotations
 
-__all__ = ["GaussianProposal", "Proposal", "parse_bounds"]
+__all__ = ["GaussianProposal", "Proposal", "check_loc_and_bounds", "parse_bounds"]
 
 import math
 from abc import ABCMeta, abstractmethod
@@ -60,6 +60,20 @@ def parse_bounds(bounds, k: int) -> list[tuple[float, float]]:
             raise ValueError(f"bounds[{i}] = {pair!r}: low must be < high.")
         out.append((low, high))
     return out
+
+
+def check_loc_and_bounds(loc, bounds) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """``loc`` as a finite non-empty 1-D array strictly inside the parsed ``bounds``."""
+    values = np.atleast_1d(np.asarray(loc, dtype=float))
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
+        raise ValueError(f"loc must be a finite, non-empty 1-D array, got {loc!r}.")
+    pairs = parse_bounds(bounds, values.shape[0])
+    for i, (low, high) in enumerate(pairs):
+        if not low < values[i] < high:
+            raise ValueError(f"loc[{i}]={values[i]:g} must lie strictly inside bounds[{i}] "
+                             f"= ({low:g}, {high:g}): loc is the parameter's median, in its "
+                             "own units.")
+    return values, pairs
 
 
 def _slopes(transform, z: torch.Tensor) -> torch.Tensor:
@@ -202,16 +216,8 @@ class GaussianProposal(Proposal):
     def build(self) -> GaussianProposalModule:
         """Validate ``loc``, ``scale``, ``covariance``, ``bounds``; build the module (float64)."""
         self._validate_params()
-        loc = np.atleast_1d(np.asarray(self.loc, dtype=float))
-        if loc.ndim != 1 or loc.size == 0 or not np.all(np.isfinite(loc)):
-            raise ValueError(f"loc must be a finite, non-empty 1-D array, got {self.loc!r}.")
+        loc, bounds = check_loc_and_bounds(self.loc, self.bounds)
         k = loc.shape[0]
-        bounds = parse_bounds(self.bounds, k)
-        for i, (low, high) in enumerate(bounds):
-            if not low < loc[i] < high:
-                raise ValueError(f"loc[{i}]={loc[i]:g} must lie strictly inside bounds[{i}] "
-                                 f"= ({low:g}, {high:g}): loc is the parameter's median, in "
-                                 "its own units.")
         transform = box_transform(bounds)
         with torch.no_grad():
             mu = transform.inv(torch.as_tensor(loc))
