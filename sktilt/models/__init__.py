@@ -10,13 +10,15 @@
 from ._classifier import MLPClassifierModule, TorchClassifier, class_log_probability
 from ._skorch import standardization_stats
 from ._vae import VAE
-from ._vae_module import LIKELIHOODS, NegativeELBO, VAEDecoder, VAEModule
+from ._vae_module import LIKELIHOODS, NOISE_MODELS, NegativeELBO, NoiseScale, VAEDecoder, VAEModule
 
 __all__ = [
     "LIKELIHOODS",
+    "NOISE_MODELS",
     "VAE",
     "MLPClassifierModule",
     "NegativeELBO",
+    "NoiseScale",
     "TorchClassifier",
     "VAEDecoder",
     "VAEModule",

@@ -31,7 +31,7 @@ from .._random import draw_seed, resolve_seed, torch_generator, torch_seeded
 from .._utils import check_hidden_units, check_n_samples, draw_in_chunks, frozen_copy, to_numpy
 from ..tilt import LatentSampler
 from ._skorch import SkorchModelMixin, standardization_stats
-from ._vae_module import LIKELIHOODS, NegativeELBO, VAEDecoder, VAEModule
+from ._vae_module import LIKELIHOODS, NOISE_MODELS, NegativeELBO, VAEDecoder, VAEModule
 
 # Rows per chunk of the inference methods: bounds memory beyond the output.
 _CHUNK = 4096
@@ -59,6 +59,12 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
         the weekly peaks. ``"bernoulli"`` needs
         ``X`` in ``[0, 1]`` (grey levels are accepted; the ELBO is then a
         cross-entropy rather than a log-density).
+    noise_model : {"constant", "level"}, default="constant"
+        Scale of the Gaussian or log-normal observation noise
+        (:class:`~sktilt.models.NoiseScale`): one learned scale per feature, or per
+        feature and varying with the decoded level (``min_std + softplus(a + b *
+        mean)``). ``"level"`` lets high-load (heating) hours be relatively smoother
+        than mild ones, which puts a load model's peak tail in high-consumption weeks.
     beta_kl : float, default=1.0
         Weight of the KL term during training (beta-VAE); :meth:`score_samples`
         always reports the plain ELBO.
@@ -109,7 +115,8 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
 
     def __init__(self, module=VAEModule, *, latent_dim: int = 8,
                  hidden_units: Sequence[int] = (256, 128), likelihood: str = "gaussian",
-                 beta_kl: float = 1.0, standardize: bool = True, random_state=None,
+                 noise_model: str = "constant", beta_kl: float = 1.0,
+                 standardize: bool = True, random_state=None,
                  criterion=NegativeELBO, optimizer=torch.optim.Adam, lr: float = 1e-3,
                  max_epochs: int = 100, batch_size: int = 128, train_split=None,
                  verbose: int = 0, device: str = "cpu", **kwargs):
@@ -120,6 +127,7 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
         self.latent_dim = latent_dim
         self.hidden_units = hidden_units
         self.likelihood = likelihood
+        self.noise_model = noise_model
         self.beta_kl = beta_kl
         self.standardize = standardize
         self.random_state = random_state
@@ -144,6 +152,13 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got "
                              f"{self.likelihood!r}.")
+        if self.noise_model not in NOISE_MODELS:
+            raise ValueError(f"noise_model must be one of {NOISE_MODELS}, got "
+                             f"{self.noise_model!r}.")
+        if self.noise_model != "constant" and self.likelihood == "bernoulli":
+            raise ValueError(f"noise_model={self.noise_model!r} needs a continuous "
+                             "likelihood ('gaussian' or 'lognormal'); a Bernoulli model "
+                             "has no noise scale. Use noise_model='constant'.")
         if (isinstance(self.beta_kl, bool) or not isinstance(self.beta_kl, Real)
                 or not self.beta_kl >= 0):
             raise ValueError(f"beta_kl must be a non-negative float, got {self.beta_kl!r}.")
@@ -175,6 +190,8 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
         kwargs = {"latent_dim": int(self.latent_dim),
                   "hidden_units": check_hidden_units(self.hidden_units),
                   "likelihood": self.likelihood}
+        if self.likelihood != "bernoulli":
+            kwargs["noise_model"] = self.noise_model
         if hasattr(self, "n_features_in_"):
             kwargs["n_features"] = self.n_features_in_
         elif "n_features" not in self.get_params_for("module"):

@@ -7,7 +7,7 @@ units; :class:`VAEDecoder` is its frozen decoder, the decoder of the base model 
 
 from __future__ import annotations
 
-__all__ = ["LIKELIHOODS", "NegativeELBO", "VAEDecoder", "VAEModule"]
+__all__ = ["LIKELIHOODS", "NOISE_MODELS", "NegativeELBO", "NoiseScale", "VAEDecoder", "VAEModule"]
 
 import copy
 import math
@@ -20,6 +20,7 @@ from torch import nn
 from .._utils import mlp
 
 LIKELIHOODS = ("gaussian", "lognormal", "bernoulli")
+NOISE_MODELS = ("constant", "level")
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -31,6 +32,51 @@ def raw_to_data(raw: torch.Tensor, likelihood: str, shift: torch.Tensor,
         return torch.sigmoid(raw)
     out = raw * scale + shift
     return out.exp() if likelihood == "lognormal" else out
+
+
+class NoiseScale(nn.Module):
+    """Observation noise scale (standardised units) as a function of the decoded mean.
+
+    ``"constant"``: one learned scale per feature, ``min_std + softplus(a)``.
+    ``"level"``: ``min_std + (MAX_STD - min_std) * sigmoid(a + b * mean)`` per feature,
+    so the scale follows the decoded level (``mean``, standardised): e.g. cold,
+    heating-dominated hours of a load curve are relatively smoother than mild ones. Two
+    numbers per feature, monotone in the level, so it extrapolates sanely into latent
+    regions the data never reached (a free function of ``z`` put large noise there and
+    made the tail noise-driven). The cap matters: a scale growing with the level makes
+    ``log x`` grow like ``z * eps``, and ``exp(beta f)`` of that has no finite integral
+    under ``N(0, I)``, so the tilt of such a model would not exist.
+
+    Parameters
+    ----------
+    n_features : int
+    min_std : float
+        Floor of the scale: without it the likelihood of a near-constant feature grows
+        without bound.
+    model : {"constant", "level"}, default="constant"
+    """
+
+    #: Cap of the ``"level"`` scale, in standardised units (the feature's own spread is 1).
+    MAX_STD = 2.0
+
+    def __init__(self, n_features: int, min_std: float, model: str = "constant"):
+        super().__init__()
+        if model not in NOISE_MODELS:
+            raise ValueError(f"noise_model must be one of {NOISE_MODELS}, got {model!r}.")
+        self.min_std = float(min_std)
+        if model == "level":  # starts at a scale of 1 whatever the level
+            frac = (1.0 - self.min_std) / (self.MAX_STD - self.min_std)
+            start = math.log(frac / (1.0 - frac))
+        else:
+            start = math.log(math.expm1(max(1.0 - self.min_std, 1e-3)))
+        self.raw_std = nn.Parameter(torch.full((n_features,), start))
+        self.slope = nn.Parameter(torch.zeros(n_features)) if model == "level" else None
+
+    def forward(self, mean: torch.Tensor | None = None) -> torch.Tensor:
+        if self.slope is None:
+            return self.min_std + F.softplus(self.raw_std)
+        level = self.raw_std if mean is None else self.raw_std + self.slope * mean
+        return self.min_std + (self.MAX_STD - self.min_std) * torch.sigmoid(level)
 
 
 class VAEDecoder(nn.Module):
@@ -52,25 +98,26 @@ class VAEDecoder(nn.Module):
     shift, scale : torch.Tensor of shape (n_features,)
         Standardisation undone on the way out.
     likelihood : {"gaussian", "lognormal", "bernoulli"}
-    noise_std : torch.Tensor of shape (n_features,) or None
-        Observation noise in standardised units (Gaussian and log-normal only).
+    noise_std : NoiseScale or None
+        Observation noise scale in standardised units, a function of the decoded mean
+        (Gaussian and log-normal only).
     """
 
     def __init__(self, decoder: nn.Module, shift: torch.Tensor, scale: torch.Tensor,
-                 likelihood: str = "gaussian", noise_std: torch.Tensor | None = None):
+                 likelihood: str = "gaussian", noise_std: NoiseScale | None = None):
         super().__init__()
         self.decoder = decoder
         self.likelihood = likelihood
         self.register_buffer("shift", shift.detach().clone())
         self.register_buffer("scale", scale.detach().clone())
-        self.register_buffer("noise_std", None if noise_std is None else
-                             noise_std.detach().clone())
+        self.noise_std = noise_std
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if self.noise_std is None:
             return raw_to_data(self.decoder(z), self.likelihood, self.shift, self.scale)
-        k = z.shape[-1] - self.noise_std.shape[0]
-        raw = self.decoder(z[..., :k]) + self.noise_std * z[..., k:]
+        k = z.shape[-1] - self.shift.shape[0]
+        mean = self.decoder(z[..., :k])
+        raw = mean + self.noise_std(mean) * z[..., k:]
         return raw_to_data(raw, self.likelihood, self.shift, self.scale)
 
 
@@ -90,6 +137,9 @@ class VAEModule(nn.Module):
     min_std : float, default=0.05
         Floor of the Gaussian noise scale (standardised units): without it the
         likelihood of a near-constant feature grows without bound.
+    noise_model : {"constant", "level"}, default="constant"
+        How the noise scale varies (:class:`NoiseScale`): one per feature, or per
+        feature and with the decoded level.
 
     Attributes
     ----------
@@ -101,7 +151,7 @@ class VAEModule(nn.Module):
 
     def __init__(self, n_features: int, latent_dim: int = 8,
                  hidden_units: Sequence[int] = (256, 128), likelihood: str = "gaussian",
-                 min_std: float = 0.05):
+                 min_std: float = 0.05, noise_model: str = "constant"):
         super().__init__()
         self.n_features, self.latent_dim = int(n_features), int(latent_dim)
         self.likelihood, self.min_std = likelihood, float(min_std)
@@ -111,9 +161,7 @@ class VAEModule(nn.Module):
         self.register_buffer("scale", torch.ones(self.n_features))
         self.register_buffer("trained", torch.tensor(False))
         if likelihood in ("gaussian", "lognormal"):
-            # std = min_std + softplus(raw_std), starting at 1 (standardised units)
-            start = math.log(math.expm1(max(1.0 - self.min_std, 1e-3)))
-            self.raw_std = nn.Parameter(torch.full((self.n_features,), start))
+            self.noise = NoiseScale(self.n_features, self.min_std, noise_model)
 
     def set_standardization(self, shift, scale) -> None:
         """Set the standardisation buffers (per-feature mean and scale of the data)."""
@@ -135,9 +183,10 @@ class VAEModule(nn.Module):
             x = x.clamp_min(torch.finfo(x.dtype).tiny).log()
         return (x - self.shift) / self.scale
 
-    def noise_std(self) -> torch.Tensor:
-        """Observation noise in standardised units, shape (n_features,)."""
-        return self.min_std + F.softplus(self.raw_std)
+    def noise_std(self, mean: torch.Tensor | None = None) -> torch.Tensor:
+        """Observation noise in standardised units at the decoded ``mean`` (raw
+        decoder output), shape of ``mean`` or (n_features,) at level 0."""
+        return self.noise(mean)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decoded mean ``E[x | z]`` in data units."""
@@ -154,7 +203,7 @@ class VAEModule(nn.Module):
         """``log p(x | z)`` per sample, a density in data units (Gaussian)."""
         if self.likelihood == "bernoulli":
             return -F.binary_cross_entropy_with_logits(raw, x, reduction="none").sum(-1)
-        std = self.noise_std()
+        std = self.noise_std(raw)
         t = self.to_standardized(x)
         # - log(scale) (and - log x for log-normal): change of variables to data units
         log_p = (-0.5 * ((t - raw) / std) ** 2 - std.log() - 0.5 * _LOG_2PI
@@ -183,7 +232,7 @@ class VAEModule(nn.Module):
             if self.likelihood == "bernoulli":
                 raise ValueError("observation_noise=True needs a continuous likelihood "
                                  "('gaussian' or 'lognormal'), not 'bernoulli'.")
-            noise = self.noise_std()
+            noise = copy.deepcopy(self.noise)
         return VAEDecoder(copy.deepcopy(self.decoder), self.shift, self.scale,
                           self.likelihood, noise)
 
