@@ -33,6 +33,8 @@ def test_help_explains_each_option(capsys):
     (["weinberg", "--seed", "x"], "--seed must be an integer"),
     (["energy-peaks", "--device", "cuda:7"], "--device='cuda:7'"),
     (["energy-peaks", "--device", "gpu!"], "is not a torch device"),
+    (["digits", "--threads", "-2"], "--threads must be a non-negative integer"),
+    (["digits", "--threads", "two"], "--threads must be a non-negative integer"),
 ])
 def test_bad_arguments_exit_with_usage_error(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -60,11 +62,16 @@ def test_unreadable_data_is_a_clean_error(tmp_path, capsys):
     assert code == 2
 
 
-def test_energy_peaks_outputs_are_consistent(tmp_path, capsys):
+def test_energy_peaks_outputs_are_consistent(tmp_path, capsys, monkeypatch):
+    import torch
+
+    set_threads = []
+    monkeypatch.setattr(torch, "set_num_threads", set_threads.append)
     out = tmp_path / "energy"
     argv = ["energy-peaks", "--n-weeks", "400", "--epochs", "8", "--quantile", "0.05",
             "--n-scenarios", "200", "--out", str(out), "--quiet"]
     assert main(argv) == 0
+    assert set_threads == [1]  # the command's default (--threads 1)
     for name in ("summary.json", "scenarios.csv", "curves.png", "peaks.png", "pareto.png",
                  "vae.json", "vae.pt"):
         assert (out / name).stat().st_size > 0
