@@ -19,6 +19,7 @@ __all__ = [
     "energy_distance",
     "energy_test",
     "kl_scorer",
+    "marginal_ks_test",
     "pareto_front_from_cv",
 ]
 
@@ -128,6 +129,10 @@ def pareto_front_from_cv(cv_results) -> dict:
 
 # energy_test: samples per side (subsampled beyond): the distance matrix is (2 n)^2.
 MAX_PER_SAMPLE = 2000
+# marginal_ks_test: rows per side; it costs O(n log n), so it sees five times the
+# observations of the energy test and has the power that comes with them (measured on
+# g-and-k fits 10 SE off the MLE: p 1e-5 to 1e-14, where the energy test gave 0.05-0.1).
+MAX_PER_SAMPLE_MARGINAL = 10_000
 N_PERMUTATIONS = 200
 # p-values below this level count as distinguishable (the AVO fitter warns).
 LEVEL = 0.01
@@ -135,22 +140,26 @@ LEVEL = 0.01
 
 @dataclass(frozen=True)
 class TwoSampleTest:
-    """Result of :func:`energy_test`.
+    """Result of :func:`energy_test` or :func:`marginal_ks_test`.
 
     Attributes
     ----------
     statistic : float
-        Energy distance ``2 E|X - Y| - E|X - X'| - E|Y - Y'|`` (standardised units).
+        Energy distance ``2 E|X - Y| - E|X - X'| - E|Y - Y'|`` (standardised units), or
+        the largest Kolmogorov-Smirnov distance over the columns.
     p_value : float
-        Permutation p-value, ``(1 + #{permuted >= observed}) / (1 + n_permutations)``.
+        Permutation p-value, ``(1 + #{permuted >= observed}) / (1 + n_permutations)``,
+        or the Bonferroni-combined KS p-value.
     n_observed, n_simulated : int
         Sizes of the two samples compared.
+    method : {"energy", "marginal KS"}
     """
 
     statistic: float
     p_value: float
     n_observed: int
     n_simulated: int
+    method: str = "energy"
 
     def distinguishable(self, level: float = LEVEL) -> bool:
         """Whether the test rejects "same distribution" at ``level``."""
@@ -207,3 +216,37 @@ def energy_test(X: np.ndarray, Y: np.ndarray, random_state: np.random.Generator,
     null = _group_means(D, labels, n_x)
     p_value = (1.0 + np.sum(null >= stat)) / (1.0 + n_permutations)
     return TwoSampleTest(stat, float(p_value), n_x, len(Y))
+
+
+def marginal_ks_test(X: np.ndarray, Y: np.ndarray, random_state: np.random.Generator
+                     ) -> TwoSampleTest:
+    """Kolmogorov-Smirnov test of each column of ``X`` against ``Y``, Bonferroni-combined.
+
+    Blind to dependence between columns (the energy test sees it) but cheap, so it uses
+    up to :data:`MAX_PER_SAMPLE_MARGINAL` rows per side and detects small changes of a
+    marginal's spread or shape. Exact for continuous columns, conservative with ties.
+
+    Parameters
+    ----------
+    X, Y : ndarray of shape (n, p), (m, p)
+    random_state : numpy.random.Generator
+        Subsampling.
+
+    Returns
+    -------
+    TwoSampleTest
+        ``p_value = min(1, p * min_j p_j)``.
+    """
+    from scipy.stats import ks_2samp
+
+    rng = random_state
+    X = np.asarray(X, dtype=float).reshape(len(X), -1)
+    Y = np.asarray(Y, dtype=float).reshape(len(Y), -1)
+    if len(X) > MAX_PER_SAMPLE_MARGINAL:
+        X = X[rng.choice(len(X), MAX_PER_SAMPLE_MARGINAL, replace=False)]
+    if len(Y) > MAX_PER_SAMPLE_MARGINAL:
+        Y = Y[rng.choice(len(Y), MAX_PER_SAMPLE_MARGINAL, replace=False)]
+    tests = [ks_2samp(X[:, j], Y[:, j]) for j in range(X.shape[1])]
+    p_value = min(1.0, X.shape[1] * min(t.pvalue for t in tests))
+    return TwoSampleTest(float(max(t.statistic for t in tests)), float(p_value), len(X),
+                         len(Y), "marginal KS")

@@ -61,7 +61,9 @@ class FitVerdict:
     Attributes
     ----------
     two_sample : TwoSampleTest or None
-        ``None`` when no simulation of the check succeeded.
+        The energy test; ``None`` when no simulation of the check succeeded.
+    marginal : TwoSampleTest or None
+        The marginal KS test (``None`` as above).
     drift : ndarray of shape (k,)
         :func:`location_drift` of the fit.
     unresolved : list of int
@@ -69,6 +71,7 @@ class FitVerdict:
     """
 
     two_sample: TwoSampleTest | None
+    marginal: TwoSampleTest | None
     drift: np.ndarray
     unresolved: list
 
@@ -78,7 +81,8 @@ class FitVerdict:
 
     @property
     def distinguishable(self) -> bool:
-        return self.two_sample is None or self.two_sample.distinguishable()
+        return self.two_sample is None or any(
+            t.distinguishable() for t in (self.two_sample, self.marginal) if t is not None)
 
     @property
     def converged(self) -> bool:
@@ -99,8 +103,9 @@ class FitVerdict:
                 f"(drift {np.round(self.drift[self.moving], 1).tolist()} final standard "
                 "deviations over the last quarter): raise max_iter or start closer")
         if self.distinguishable:
-            p = "no valid simulation" if self.two_sample is None else (
-                f"energy-distance p-value {self.two_sample.p_value:.3g}")
+            p = "no valid simulation" if self.two_sample is None else ", ".join(
+                f"{t.method} p-value {t.p_value:.3g}"
+                for t in (self.two_sample, self.marginal) if t is not None)
             out.append(
                 "observations and data simulated from the fitted proposal can be told "
                 f"apart ({p}): the fit is off, or the simulator cannot reproduce the data")

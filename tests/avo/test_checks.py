@@ -7,7 +7,8 @@ import pytest
 
 from sktilt import AVOSimulatorFitter, GaussianProposal
 from sktilt.avo import FitQualityWarning, location_drift
-from sktilt.metrics import energy_test
+from sktilt.avo._checks import FitVerdict
+from sktilt.metrics import energy_test, marginal_ks_test
 
 
 def test_energy_test_is_calibrated_under_the_null():
@@ -36,6 +37,41 @@ def test_energy_statistic_matches_its_definition():
     d = lambda A, B: np.linalg.norm(A[:, None] / s - B[None] / s, axis=-1).mean()  # noqa: E731
     expected = 2 * d(X, Y) - d(X, X) - d(Y, Y)
     assert energy_test(X, Y, rng).statistic == pytest.approx(expected, rel=1e-8)
+
+
+def test_marginal_ks_test_is_calibrated_and_combines_columns():
+    from scipy.stats import ks_2samp
+
+    results = [marginal_ks_test(rng.standard_normal((300, 3)), rng.standard_normal((300, 3)),
+                                rng) for rng in (np.random.default_rng(s) for s in range(60))]
+    p = np.array([r.p_value for r in results])
+    assert np.mean(p < 0.05) <= 0.1  # Bonferroni: at most 5 %, conservative
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((400, 2)), rng.standard_normal((500, 2))
+    r = marginal_ks_test(X, Y, rng)
+    single = [ks_2samp(X[:, j], Y[:, j]) for j in range(2)]
+    assert r.statistic == pytest.approx(max(t.statistic for t in single))
+    assert r.p_value == pytest.approx(min(1, 2 * min(t.pvalue for t in single)))
+    assert (r.n_observed, r.n_simulated, r.method) == (400, 500, "marginal KS")
+
+
+def test_marginal_ks_test_sees_a_spread_change_on_ten_thousand_rows():
+    # (g-and-k fits 10 SE off the MLE differ from the data like this; on 10 000
+    # observations the energy test's 2 000 rows gave p = 0.05-0.1 there)
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((10_000, 1)), 1.2 * rng.standard_normal((10_000, 1))
+    assert marginal_ks_test(X, Y, rng).p_value < 1e-4
+
+
+def test_a_marginal_misfit_alone_makes_the_fit_unconverged():
+    from sktilt.metrics import TwoSampleTest
+
+    quiet = TwoSampleTest(0.01, 0.4, 2000, 2000)
+    loud = TwoSampleTest(0.05, 1e-6, 10_000, 10_000, "marginal KS")
+    verdict = FitVerdict(quiet, loud, np.zeros(2), [])
+    assert verdict.distinguishable and not verdict.converged
+    assert "marginal KS p-value 1e-06" in verdict.problems()[0]
+    assert FitVerdict(quiet, quiet, np.zeros(2), []).converged
 
 
 def test_location_drift_of_a_ramp_and_of_noise():
@@ -84,6 +120,7 @@ def test_held_out_check_and_a_good_fit_stays_quiet():
         warnings.simplefilter("error", FitQualityWarning)
         fit.fit(X)
     assert fit.converged_ and fit.two_sample_.n_observed == 500
+    assert fit.marginal_test_.n_observed == 500 and fit.marginal_test_.p_value > 0.01
     assert abs(fit.theta_[0] - 1.0) < 0.1
     with pytest.raises(ValueError, match="validation_fraction=0.0005 leaves 1"):
         AVOSimulatorFitter(_gaussian, GaussianProposal([0.0], [1.0]),
