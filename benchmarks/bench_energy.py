@@ -38,7 +38,7 @@ if __name__ == "__main__":
     print(f"base model P(peak > data threshold) {summary['p_peak_above_threshold']:.4f} "
           f"(target 0.005-0.02; the old VAE-mean base had 2e-5)")
     print(f"base mean weekly peak {summary['peak_kw']['base']:.2f} kW vs truth "
-          f"{peaks.mean():.2f}")
+          f"{peaks.mean():.2f}; base peak KS vs the data {summary['base_peak_ks_vs_data']:.3f}")
     ks = stats.ks_2samp(scenarios.max(1), top.max(1)).statistic
     ratio = scenarios.sum(1).mean() / top.sum(1).mean()
     print(f"scenarios vs the true top-1 % weeks: peak KS {ks:.3f} (target <= 0.15), "

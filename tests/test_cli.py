@@ -88,6 +88,7 @@ def test_energy_peaks_outputs_are_consistent(tmp_path, capsys, monkeypatch):
     assert s["peak_kw"]["tuned"] > s["peak_kw"]["base"]
     assert s["weekly_kwh"]["tuned"] > s["weekly_kwh"]["base"]
     assert 0 <= s["p_peak_above_threshold"] < 1 and s["p_peak_above_threshold_se"] >= 0
+    assert 0 <= s["base_peak_ks_vs_data"] <= 1
     printed = capsys.readouterr().out
     assert f"{s['beta']:.3f}" in printed
     # (that a second run loads the cached VAE is tested on cached_fit in test_apps_common)

@@ -89,6 +89,8 @@ def run_energy_peaks(*, quantile=0.01, data=None, out="sktilt-out/energy-peaks",
         # the base model's calibration: about `quantile` when p reproduces the data's tail
         "p_peak_above_threshold": tail.probability,
         "p_peak_above_threshold_se": tail.std_error,
+        # the base model's weekly peaks against the data's (0 when identical)
+        "base_peak_ks_vs_data": float(stats.ks_2samp(base.max(1), data_peaks).statistic),
         "scenario_check": {
             "n_scenarios": int(len(scenarios)),
             "n_data_top_weeks": int(len(top)),
