@@ -86,9 +86,9 @@ class VAEDecoder(nn.Module):
     ``E[x | z]`` (the medians for a log-normal likelihood). With ``noise_std`` it is the
     whole generative model ``x ~ p(x | z)`` written as a deterministic map of a longer
     latent ``(z, eps)`` of shape ``(n, latent_dim + n_features)``, both ``N(0, I)``:
-    ``x = T(decoder(z) + noise_std * eps)``. Tilting it tilts ``p(x)`` itself (BTGM
-    Eq. 10, ``f~(z) = E_{x ~ p(x|z)} f(x)`` by reparameterisation), so criteria that
-    depend on hour-scale noise (a weekly peak) see it.
+    ``x = T(m + noise_std(m) * eps)`` with ``m = decoder(z)``. Tilting it tilts ``p(x)``
+    itself (BTGM Eq. 10, ``f~(z) = E_{x ~ p(x|z)} f(x)`` by reparameterisation), so
+    criteria that depend on hour-scale noise (a weekly peak) see it.
 
     Parameters
     ----------
