@@ -23,6 +23,7 @@ from zuko.transforms import MonotonicRQSTransform
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from .._random import torch_seeded
 from .._utils import check_hidden_units, to_numpy
 from ._gaussian import box_transform, unconstrained_in_box
 from ._proposals import Proposal, _slopes, check_loc_and_bounds
@@ -36,6 +37,7 @@ _SPLINE_BOUND = 6.0
 # The flow's Adam step size when the fitter's lr is "auto" (a Gaussian's is 0.1 in its own
 # spread; a flow's weights have no such unit).
 FLOW_LR = 3e-3
+_INIT_SEED = 0
 
 
 def _zero_hyper_outputs_(flow: zuko.flows.Flow) -> None:
@@ -83,10 +85,14 @@ class FlowProposalModule(nn.Module):
         self.transform = box_transform(self.bounds)
         self.register_buffer("loc0", loc0.clone())
         self.register_buffer("scale0", scale0.clone())
-        self.flow = zuko.flows.MAF(
-            k, transforms=transforms, hidden_features=hidden_features,
-            univariate=partial(MonotonicRQSTransform, bound=_SPLINE_BOUND),
-            shapes=[(bins,), (bins,), (bins - 1,)])
+        # The layers start as the identity whatever their hidden weights; drawing those
+        # from a fixed seed makes the module a function of its arguments, so fits with one
+        # random_state repeat (the global generator's state differs from call to call).
+        with torch_seeded(_INIT_SEED):
+            self.flow = zuko.flows.MAF(
+                k, transforms=transforms, hidden_features=hidden_features,
+                univariate=partial(MonotonicRQSTransform, bound=_SPLINE_BOUND),
+                shapes=[(bins,), (bins,), (bins - 1,)])
         _zero_hyper_outputs_(self.flow)
         self.double()
 

@@ -111,6 +111,8 @@ def polynomial_average(power: float):
     iterates averaged so far.
     """
     def avg_fn(averaged: torch.Tensor, current: torch.Tensor, n_averaged) -> torch.Tensor:
+        if not current.is_floating_point():
+            return current  # e.g. a flow's boolean masks: buffers, not averaged
         k = int(n_averaged) + 1
         weights = torch.arange(1, k + 1, dtype=torch.float64) ** power
         return averaged + (current - averaged) * float(weights[-1] / weights.sum())
