@@ -16,6 +16,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sktilt import (
     AVOSimulatorFitter,
+    FlowProposal,
     GaussianProposal,
     SimulationError,
     SimulationFailureWarning,
@@ -29,6 +30,8 @@ from sktilt.datasets import (
     gaussian_location_simulator,
     gaussian_location_simulator_batch,
     poisson_simulator_batch,
+    two_moons_simulator_batch,
+    two_moons_source_sample,
 )
 
 FAST = dict(max_iter=4, batch_size=32, n_critic=2)
@@ -163,6 +166,21 @@ def test_same_results_for_sequential_loky_and_dask(X_shift, dask_client):
     other_seed = AVOSimulatorFitter(shift_simulator, GaussianProposal([0.0], [1.0]),
                                     **{**kw, "random_state": 4}).fit(X_shift)
     assert not np.array_equal(ref.theta_, other_seed.theta_)
+
+
+def test_flow_fits_repeat_with_one_random_state():
+    """A flow's hidden weights do not come from torch's global generator (they did, and
+    two fits with one random_state differed)."""
+    _, X = two_moons_source_sample(200, 0)
+
+    def fit():
+        return AVOSimulatorFitter(two_moons_simulator_batch, FlowProposal([0.0, 0.0], [0.5, 0.5]),
+                                  vectorized=True, random_state=0, **FAST).fit(X)
+
+    first = fit()
+    torch.rand(10)  # move the global generator between the fits
+    np.testing.assert_array_equal(first.sample_parameters(5, random_state=0),
+                                  fit().sample_parameters(5, random_state=0))
 
 
 def test_fit_leaves_global_rngs_alone(X_shift):
