@@ -4,21 +4,12 @@ from ._meter import load_meter_curves
 from ._simbench import load_simbench_curves
 from ._synthetic import make_load_curves
 from .benchmarks import (
-    BIMODAL_SOURCE_MEANS,
-    BIMODAL_SOURCE_NOISE_SD,
-    BIMODAL_SOURCE_SDS,
-    BIMODAL_SOURCE_WEIGHTS,
     GAUSSIAN_LINEAR_DIM,
     GAUSSIAN_LINEAR_VARIANCE,
     GK_C,
     GK_TRUE_THETA,
     SLCP_SBIBM_THETA,
     SLCP_TRUE_THETA,
-    bimodal_source_log_density,
-    bimodal_source_mean,
-    bimodal_source_sample,
-    bimodal_source_simulator,
-    bimodal_source_simulator_batch,
     gaussian_linear_mle,
     gaussian_linear_simulator,
     gaussian_linear_simulator_batch,
@@ -48,6 +39,19 @@ from .simulators import (
     weinberg_simulator,
     weinberg_simulator_batch,
 )
+from .sources import (
+    BIMODAL_SOURCE_MEANS,
+    BIMODAL_SOURCE_NOISE_SD,
+    BIMODAL_SOURCE_SDS,
+    BIMODAL_SOURCE_WEIGHTS,
+    TWO_MOONS_SOURCE_ENTROPY,
+    bimodal_source_log_density,
+    bimodal_source_mean,
+    bimodal_source_sample,
+    bimodal_source_simulator,
+    bimodal_source_simulator_batch,
+    two_moons_source_sample,
+)
 
 __all__ = [
     "load_meter_curves",
@@ -74,6 +78,7 @@ __all__ = [
     "GK_C",
     "GK_TRUE_THETA",
     "SLCP_SBIBM_THETA",
+    "TWO_MOONS_SOURCE_ENTROPY",
     "SLCP_TRUE_THETA",
     "bimodal_source_log_density",
     "bimodal_source_mean",
@@ -94,4 +99,5 @@ __all__ = [
     "slcp_simulator_batch",
     "two_moons_simulator",
     "two_moons_simulator_batch",
+    "two_moons_source_sample",
 ]

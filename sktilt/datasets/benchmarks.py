@@ -25,30 +25,20 @@ The ``*_mle`` helpers return ``(estimate, standard_errors)`` on iid data ``X``.
 * **Two moons** (:func:`two_moons_simulator`): a crescent in 2-D shifted by a
   non-injective function of ``theta`` in R^2, so its posterior is bimodal and
   crescent-shaped (no MLE reference).
-* **Bimodal source** (:func:`bimodal_source_sample`): a *population* of parameters
-  drawn from a known two-component Gaussian mixture and pushed through a noisy,
-  monotone simulator, one observation per parameter -- the setting of source (or
-  population / empirical Bayes) estimation rather than of a single true theta.
+
+The source-estimation tasks (a population of parameters) are in
+:mod:`sktilt.datasets.sources`.
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "BIMODAL_SOURCE_MEANS",
-    "BIMODAL_SOURCE_NOISE_SD",
-    "BIMODAL_SOURCE_SDS",
-    "BIMODAL_SOURCE_WEIGHTS",
     "GAUSSIAN_LINEAR_DIM",
     "GAUSSIAN_LINEAR_VARIANCE",
     "GK_C",
     "GK_TRUE_THETA",
     "SLCP_SBIBM_THETA",
     "SLCP_TRUE_THETA",
-    "bimodal_source_log_density",
-    "bimodal_source_mean",
-    "bimodal_source_sample",
-    "bimodal_source_simulator",
-    "bimodal_source_simulator_batch",
     "gaussian_linear_mle",
     "gaussian_linear_simulator",
     "gaussian_linear_simulator_batch",
@@ -547,79 +537,3 @@ def two_moons_simulator_batch(thetas, random_state):
 def two_moons_simulator(theta, random_state):
     """One two-moons draw for ``theta`` (2,), shape (2,)."""
     return two_moons_simulator_batch(np.reshape(theta, (1, -1)), random_state)[0]
-
-
-# ================================================================ bimodal source
-#: Mixture weights of the true source (population) distribution of ``theta``.
-BIMODAL_SOURCE_WEIGHTS = _frozen([0.3, 0.7])
-#: Component means of the true source distribution.
-BIMODAL_SOURCE_MEANS = _frozen([-1.5, 1.0])
-#: Component standard deviations of the true source distribution.
-BIMODAL_SOURCE_SDS = _frozen([0.3, 0.4])
-#: Standard deviation of the simulator's additive Gaussian noise.
-BIMODAL_SOURCE_NOISE_SD = 0.2
-
-
-def bimodal_source_mean(theta):
-    """Noise-free simulator output ``g(theta) = theta + 0.3 sin(2 theta)``.
-
-    ``g'(theta) = 1 + 0.6 cos(2 theta) >= 0.4``, so ``g`` is strictly increasing (the
-    mean is invertible) yet non-linear.
-    """
-    theta = np.asarray(theta, dtype=float)
-    return theta + 0.3 * np.sin(2.0 * theta)
-
-
-def bimodal_source_log_density(theta):
-    """Log-density of the true source ``0.3 N(-1.5, 0.3^2) + 0.7 N(1.0, 0.4^2)``."""
-    theta = np.asarray(theta, dtype=float)[..., None]
-    z = (theta - BIMODAL_SOURCE_MEANS) / BIMODAL_SOURCE_SDS
-    comp = (np.log(BIMODAL_SOURCE_WEIGHTS) - np.log(BIMODAL_SOURCE_SDS)
-            - _LOG_SQRT_2PI - 0.5 * z * z)
-    return special.logsumexp(comp, axis=-1)
-
-
-def bimodal_source_simulator_batch(thetas, random_state):
-    """``x_m = g(theta_m) + N(0, 0.2^2)`` for thetas (m, 1); returns (m, 1).
-
-    ``g(theta) = theta + 0.3 sin(2 theta)`` (:func:`bimodal_source_mean`).
-    """
-    thetas = _thetas(thetas, 1, "bimodal_source_simulator")
-    return bimodal_source_mean(thetas) + BIMODAL_SOURCE_NOISE_SD * random_state.standard_normal(
-        thetas.shape)
-
-
-def bimodal_source_simulator(theta, random_state):
-    """One draw ``x = g(theta) + N(0, 0.2^2)`` for ``theta`` of shape (1,), shape (1,)."""
-    return bimodal_source_simulator_batch(np.reshape(theta, (1, -1)), random_state)[0]
-
-
-def bimodal_source_sample(n, random_state=None):
-    """A source-estimation data set: a population of parameters and one observation each.
-
-    ``theta_i ~ 0.3 N(-1.5, 0.3^2) + 0.7 N(1.0, 0.4^2)`` (the true source, see
-    :data:`BIMODAL_SOURCE_WEIGHTS`, :data:`BIMODAL_SOURCE_MEANS`,
-    :data:`BIMODAL_SOURCE_SDS`), then ``x_i = theta_i + 0.3 sin(2 theta_i) + N(0, 0.2^2)``
-    (:func:`bimodal_source_simulator_batch`). The task is to recover the distribution of
-    ``theta`` from ``X`` alone (Sourcerer, Vetter et al. 2024); unlike the other
-    benchmarks there is no single true ``theta``.
-
-    Parameters
-    ----------
-    n : int
-        Number of (theta, x) pairs.
-    random_state : numpy.random.Generator, int or None
-        Passed to :func:`numpy.random.default_rng`.
-
-    Returns
-    -------
-    thetas : ndarray of shape (n, 1)
-        The population draws.
-    X : ndarray of shape (n, 1)
-        One observation per theta.
-    """
-    rng = np.random.default_rng(random_state)
-    comp = rng.choice(len(BIMODAL_SOURCE_WEIGHTS), size=int(n), p=BIMODAL_SOURCE_WEIGHTS)
-    thetas = (BIMODAL_SOURCE_MEANS[comp]
-              + BIMODAL_SOURCE_SDS[comp] * rng.standard_normal(int(n)))[:, None]
-    return thetas, bimodal_source_simulator_batch(thetas, rng)
