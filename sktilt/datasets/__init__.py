@@ -50,6 +50,7 @@ from .sources import (
     bimodal_source_sample,
     bimodal_source_simulator,
     bimodal_source_simulator_batch,
+    slcp_source_sample,
     two_moons_source_sample,
 )
 
@@ -97,6 +98,7 @@ __all__ = [
     "slcp_mle",
     "slcp_simulator",
     "slcp_simulator_batch",
+    "slcp_source_sample",
     "two_moons_simulator",
     "two_moons_simulator_batch",
     "two_moons_source_sample",

@@ -17,6 +17,11 @@ benchmark includes two moons).
   on. The box's entropy is :data:`TWO_MOONS_SOURCE_ENTROPY` ``= log 4``; the
   simulator's crescent noise (radius 0.1) blurs its edges, so sources a little smoother
   at the edges, of somewhat larger entropy, fit finite data as well.
+* **SLCP source** (:func:`slcp_source_sample`): sbibm's SLCP prior box ``U(-3, 3)^5``
+  through :func:`~sktilt.datasets.slcp_simulator_batch` (8 features per observation).
+  Identified: the laws of ``t0``, ``t1``, ``|t2|``, ``|t3|`` and ``tanh(t4)`` (the signs
+  of ``t2``, ``t3`` are not, and ``tanh`` saturates, so ``t4`` beyond about 2 is weakly
+  pinned).
 """
 
 from __future__ import annotations
@@ -32,13 +37,20 @@ __all__ = [
     "bimodal_source_sample",
     "bimodal_source_simulator",
     "bimodal_source_simulator_batch",
+    "slcp_source_sample",
     "two_moons_source_sample",
 ]
 
 import numpy as np
 from scipy import special
 
-from .benchmarks import _LOG_SQRT_2PI, _frozen, _thetas, two_moons_simulator_batch
+from .benchmarks import (
+    _LOG_SQRT_2PI,
+    _frozen,
+    _thetas,
+    slcp_simulator_batch,
+    two_moons_simulator_batch,
+)
 
 # ================================================================ bimodal source
 #: Mixture weights of the true source (population) distribution of ``theta``.
@@ -141,3 +153,26 @@ def two_moons_source_sample(n, random_state=None):
     rng = np.random.default_rng(random_state)
     thetas = rng.uniform(-1.0, 1.0, size=(int(n), 2))
     return thetas, two_moons_simulator_batch(thetas, rng)
+
+
+# =================================================================== SLCP source
+def slcp_source_sample(n, random_state=None):
+    """An SLCP source-estimation data set: ``theta_i ~ U(-3, 3)^5``, one observation each.
+
+    Parameters
+    ----------
+    n : int
+        Number of (theta, x) pairs.
+    random_state : numpy.random.Generator, int or None
+        Passed to :func:`numpy.random.default_rng`.
+
+    Returns
+    -------
+    thetas : ndarray of shape (n, 5)
+        The population draws (sbibm's SLCP prior box).
+    X : ndarray of shape (n, 8)
+        One :func:`~sktilt.datasets.slcp_simulator_batch` draw per theta.
+    """
+    rng = np.random.default_rng(random_state)
+    thetas = rng.uniform(-3.0, 3.0, size=(int(n), 5))
+    return thetas, slcp_simulator_batch(thetas, rng)

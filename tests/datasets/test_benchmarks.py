@@ -16,6 +16,7 @@ from sktilt.datasets import (
     GK_TRUE_THETA,
     SLCP_SBIBM_THETA,
     SLCP_TRUE_THETA,
+    TWO_MOONS_SOURCE_ENTROPY,
     bimodal_source_log_density,
     bimodal_source_mean,
     bimodal_source_sample,
@@ -33,8 +34,10 @@ from sktilt.datasets import (
     slcp_mle,
     slcp_simulator,
     slcp_simulator_batch,
+    slcp_source_sample,
     two_moons_simulator,
     two_moons_simulator_batch,
+    two_moons_source_sample,
 )
 
 GK_THETAS = [tuple(GK_TRUE_THETA), (0.0, 1.0, -1.0, 0.2), (1.0, 0.5, 0.5, 0.0)]
@@ -355,6 +358,25 @@ def test_bimodal_source_sample_population_and_simulator():
     t3, X3 = bimodal_source_sample(100, 12)
     np.testing.assert_array_equal(t2, t3)
     np.testing.assert_array_equal(X2, X3)
+
+
+@pytest.mark.parametrize("sample, simulate, k, half_width", [
+    (two_moons_source_sample, two_moons_simulator_batch, 2, 1.0),
+    (slcp_source_sample, slcp_simulator_batch, 5, 3.0),
+])
+def test_box_source_samples(sample, simulate, k, half_width):
+    thetas, X = sample(20_000, random_state=3)
+    assert thetas.shape == (20_000, k) and X.shape[0] == 20_000
+    for j in range(k):  # each coordinate uniform on the prior box
+        assert stats.kstest(thetas[:, j], stats.uniform(-half_width, 2 * half_width).cdf
+                            ).pvalue > 1e-3
+    assert abs(np.corrcoef(thetas.T)[0, 1]) < 0.03
+    # X is one simulator draw per theta, from the same stream
+    rng = np.random.default_rng(3)
+    np.testing.assert_array_equal(X, simulate(rng.uniform(-half_width, half_width,
+                                                          (20_000, k)), rng))
+    np.testing.assert_array_equal(sample(50, np.random.default_rng(4))[1], sample(50, 4)[1])
+    assert TWO_MOONS_SOURCE_ENTROPY == pytest.approx(np.log(4.0))
 
 
 # ============================================================ shared behaviour
