@@ -141,12 +141,15 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         (:class:`~sktilt.avo.ScaleFloor`): below the data's resolution the location
         gradient loses its signal and the location freezes. ``None`` lets ``gamma``
         collapse the proposal, as in the paper. A floor never widens a proposal.
-    averaging : float in [0, 1), default=0.5
+    averaging : float in [0, 1), default=0.25
         Fraction of the last iterations whose ``psi`` are averaged into
         ``proposal_`` (Polyak-Ruppert), with weights growing as ``k^3`` over the
         ``k``-th averaged iteration (polynomial-decay averaging): the start of the
         window, where the location may still be arriving, counts little; 0 keeps
-        the last iterate.
+        the last iterate. The last quarter, where the batch is largest: over 12 seeds
+        the Poisson benchmark had 11 fits within 2 SE of the MLE (RMS 1.20 SE) against
+        9 (1.32) with the last half, and Weinberg, Gaussian linear, g-and-k and SLCP
+        were unchanged.
     on_failure : {"drop", "raise"}, default="drop"
         What a failed simulation (exception, NaN/inf, wrong shape) does: dropped,
         counted and recorded in ``failed_parameters_`` with one warning per fit, or
@@ -281,7 +284,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                  n_critic=10, batch_size=128, final_batch_size="auto", max_iter=300, lr="auto",
                  critic_lr=3e-3,
                  hidden_layer_sizes=(64, 64), penalty="wgan-lp", gradient_penalty=10.0,
-                 baseline="optimal", min_scale="auto", averaging=0.5, on_failure="drop",
+                 baseline="optimal", min_scale="auto", averaging=0.25, on_failure="drop",
                  max_failure_fraction=0.5, common_random_numbers=False,
                  validation_fraction=None, timeout=None, callbacks=None,
                  n_jobs=None, device="cpu", verbose=0, random_state=None):
