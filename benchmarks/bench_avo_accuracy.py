@@ -155,7 +155,7 @@ def _slcp_task(seed):
 # name: (task, gammas, the true source's entropy, fitter settings)
 SOURCE_TASKS = {"source": (_bimodal_task, (0.0, -0.3), None, {}),
                 "moons": (_moons_task, (0.0, -0.1), TWO_MOONS_SOURCE_ENTROPY, {}),
-                # 5 parameters need more updates: 300 left C2ST at 0.565 (seed 0)
+                # 5 parameters need more updates: 300 left C2ST at 0.562 (seed 0)
                 "slcp_source": (_slcp_task, (0.0, -0.1), 5 * np.log(6.0),
                                 {"max_iter": 600})}
 
