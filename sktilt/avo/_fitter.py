@@ -98,7 +98,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         Simulations per iteration ``M`` while the proposal travels (the first half of
         the updates); also the critic's mini-batch size.
     final_batch_size : int or "auto", default="auto"
-        Simulations per iteration once the proposal refines (the averaged second half):
+        Simulations per iteration once the proposal refines (the second half):
         ``M`` grows geometrically from ``batch_size`` to it over the third quarter of the
         updates. The precision of the fit is that of the observations only when the
         simulations per update carry comparable information: ``"auto"`` is
