@@ -128,6 +128,14 @@ def bimodal_source_sample(n, random_state=None):
     return thetas, bimodal_source_simulator_batch(thetas, rng)
 
 
+# ===================================================== uniform-box sources (sbibm priors)
+def _box_source_sample(n, random_state, half_width: float, k: int, simulator_batch):
+    """``theta_i ~ U(-half_width, half_width)^k``, then one ``simulator_batch`` draw each."""
+    rng = np.random.default_rng(random_state)
+    thetas = rng.uniform(-half_width, half_width, size=(int(n), k))
+    return thetas, simulator_batch(thetas, rng)
+
+
 # ============================================================== two-moons source
 #: Entropy (nats) of the two-moons source ``U(-1, 1)^2``: ``log 4``.
 TWO_MOONS_SOURCE_ENTROPY = float(np.log(4.0))
@@ -150,9 +158,7 @@ def two_moons_source_sample(n, random_state=None):
     X : ndarray of shape (n, 2)
         One :func:`~sktilt.datasets.two_moons_simulator_batch` draw per theta.
     """
-    rng = np.random.default_rng(random_state)
-    thetas = rng.uniform(-1.0, 1.0, size=(int(n), 2))
-    return thetas, two_moons_simulator_batch(thetas, rng)
+    return _box_source_sample(n, random_state, 1.0, 2, two_moons_simulator_batch)
 
 
 # =================================================================== SLCP source
@@ -173,6 +179,4 @@ def slcp_source_sample(n, random_state=None):
     X : ndarray of shape (n, 8)
         One :func:`~sktilt.datasets.slcp_simulator_batch` draw per theta.
     """
-    rng = np.random.default_rng(random_state)
-    thetas = rng.uniform(-3.0, 3.0, size=(int(n), 5))
-    return thetas, slcp_simulator_batch(thetas, rng)
+    return _box_source_sample(n, random_state, 3.0, 5, slcp_simulator_batch)
