@@ -1,8 +1,10 @@
 """Checks of a finished AVO fit: does it reproduce the data, has it stopped moving?
 
-* the two-sample test :func:`sktilt.metrics.energy_test` -- after a fit, observations
-  and data simulated from the fitted proposal should be draws of one distribution; a
-  small p-value means the fit is wrong (or the simulator cannot reproduce the data);
+* the two-sample tests :func:`sktilt.metrics.energy_test`,
+  :func:`~sktilt.metrics.marginal_ks_test` and (for several features)
+  :func:`~sktilt.metrics.classifier_test` -- after a fit, observations and data
+  simulated from the fitted proposal should be draws of one distribution; a small
+  p-value means the fit is wrong (or the simulator cannot reproduce the data);
 * :func:`location_drift` -- how far the proposal's location still travelled over the
   last quarter of the updates, in units of its final spread: a fit that is still on
   its way (a wide start, too few updates) has not converged.
@@ -64,6 +66,8 @@ class FitVerdict:
         The energy test; ``None`` when no simulation of the check succeeded.
     marginal : TwoSampleTest or None
         The marginal KS test (``None`` as above).
+    classifier : TwoSampleTest or None
+        The classifier test (``None`` as above, and for one feature).
     drift : ndarray of shape (k,)
         :func:`location_drift` of the fit.
     unresolved : list of int
@@ -72,6 +76,7 @@ class FitVerdict:
 
     two_sample: TwoSampleTest | None
     marginal: TwoSampleTest | None
+    classifier: TwoSampleTest | None
     drift: np.ndarray
     unresolved: list
 
@@ -80,9 +85,12 @@ class FitVerdict:
         return np.flatnonzero(self.drift > MAX_DRIFT).tolist()
 
     @property
+    def tests(self) -> list[TwoSampleTest]:
+        return [t for t in (self.two_sample, self.marginal, self.classifier) if t is not None]
+
+    @property
     def distinguishable(self) -> bool:
-        return self.two_sample is None or any(
-            t.distinguishable() for t in (self.two_sample, self.marginal) if t is not None)
+        return self.two_sample is None or any(t.distinguishable() for t in self.tests)
 
     @property
     def converged(self) -> bool:
@@ -104,8 +112,7 @@ class FitVerdict:
                 "deviations over the last quarter): raise max_iter or start closer")
         if self.distinguishable:
             p = "no valid simulation" if self.two_sample is None else ", ".join(
-                f"{t.method} p-value {t.p_value:.3g}"
-                for t in (self.two_sample, self.marginal) if t is not None)
+                f"{t.method} p-value {t.p_value:.3g}" for t in self.tests)
             out.append(
                 "observations and data simulated from the fitted proposal can be told "
                 f"apart ({p}): the fit is off, or the simulator cannot reproduce the data")

@@ -222,8 +222,9 @@ class GaussianProposal(Proposal):
         with torch.no_grad():
             mu = transform.inv(torch.as_tensor(loc))
             slope = _slopes(transform, mu)
-        L = self._scale_tril(k) / slope[:, None]  # D^{-1} L_theta: S_z = D^-1 S_theta D^-1
-        return GaussianProposalModule(mu, torch.as_tensor(L), self.covariance == "full", bounds)
+        # D^{-1} L_theta: S_z = D^-1 S_theta D^-1
+        L = torch.as_tensor(self._scale_tril(k)) / slope[:, None]
+        return GaussianProposalModule(mu, L, self.covariance == "full", bounds)
 
     def _scale_tril(self, k: int) -> np.ndarray:
         scale = np.asarray(self.scale, dtype=float)

@@ -1,4 +1,4 @@
-"""Checks of a finished fit: the energy two-sample test, location drift, warnings."""
+"""Checks of a finished fit: the two-sample tests, location drift, warnings."""
 
 import warnings
 
@@ -8,7 +8,7 @@ import pytest
 from sktilt import AVOSimulatorFitter, GaussianProposal
 from sktilt.avo import FitQualityWarning, location_drift
 from sktilt.avo._checks import FitVerdict
-from sktilt.metrics import energy_test, marginal_ks_test
+from sktilt.metrics import classifier_test, energy_test, marginal_ks_test
 
 
 def test_energy_test_is_calibrated_under_the_null():
@@ -63,15 +63,72 @@ def test_marginal_ks_test_sees_a_spread_change_on_ten_thousand_rows():
     assert marginal_ks_test(X, Y, rng).p_value < 1e-4
 
 
+def _crossing_lines(n, rng):
+    # x2 = +-x1 (+ a little noise): nearly the mean, covariance and marginals of
+    # N(0, I), but all the mass near two lines
+    u = rng.standard_normal(n)
+    return np.c_[u, rng.choice([-1.0, 1.0], n) * u + 0.1 * rng.standard_normal(n)]
+
+
+def test_classifier_test_p_value_is_calibrated_under_the_null():
+    from sklearn.linear_model import LogisticRegression
+
+    p = np.array([classifier_test(rng.standard_normal((200, 3)), rng.standard_normal((150, 3)),
+                                  rng, classifier=LogisticRegression()).p_value
+                  for rng in (np.random.default_rng(s) for s in range(300))])
+    # exact and discrete: at most 5 % below 0.05 (binomial SE 1.3 %)
+    assert np.mean(p < 0.05) <= 0.08 and np.mean(p < 0.5) > 0.3
+    rng = np.random.default_rng(0)
+    default = [classifier_test(rng.standard_normal((200, 2)), rng.standard_normal((200, 2)),
+                               rng) for _ in range(20)]
+    assert sum(t.p_value < 0.05 for t in default) <= 3
+    assert all(0.35 < t.statistic < 0.65 for t in default)
+    assert (default[0].n_observed, default[0].method) == (100, "classifier")
+
+
+def test_classifier_test_sees_dependence_the_marginals_do_not():
+    rng = np.random.default_rng(0)
+    X, Y = _crossing_lines(300, rng), rng.standard_normal((300, 2))
+    result = classifier_test(X, Y, rng)
+    assert result.p_value < 1e-6 and result.statistic > 0.7
+    assert marginal_ks_test(X, Y, rng).p_value > 0.01
+    with pytest.raises(ValueError, match="at least 4 rows on each side, got 3 and 300"):
+        classifier_test(X[:3], Y, rng)
+
+
+def _gaussian_2d(theta, random_state):
+    return theta + random_state.standard_normal(2)
+
+
+def test_a_dependence_misfit_is_reported_by_the_classifier_test():
+    rng = np.random.default_rng(0)
+    fit = AVOSimulatorFitter(_gaussian_2d, GaussianProposal([0.0, 0.0], [1.0, 1.0]),
+                             max_iter=60, random_state=0)
+    with pytest.warns(FitQualityWarning, match=r"classifier p-value \d"):
+        fit.fit(_crossing_lines(1000, rng) + [1.0, -1.0])
+    assert not fit.converged_ and fit.classifier_test_.p_value < 1e-6
+    # a model that can produce the data passes the three tests
+    good = AVOSimulatorFitter(_gaussian_2d, GaussianProposal([0.0, 0.0], [1.0, 1.0]),
+                              max_iter=60, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FitQualityWarning)
+        good.fit(rng.standard_normal((1000, 2)) + [1.0, -1.0])
+    assert good.converged_ and good.classifier_test_.p_value > 0.01
+    np.testing.assert_allclose(good.theta_, [1.0, -1.0], atol=0.15)
+
+
 def test_a_marginal_misfit_alone_makes_the_fit_unconverged():
     from sktilt.metrics import TwoSampleTest
 
     quiet = TwoSampleTest(0.01, 0.4, 2000, 2000)
     loud = TwoSampleTest(0.05, 1e-6, 10_000, 10_000, "marginal KS")
-    verdict = FitVerdict(quiet, loud, np.zeros(2), [])
+    verdict = FitVerdict(quiet, loud, None, np.zeros(2), [])
     assert verdict.distinguishable and not verdict.converged
     assert "marginal KS p-value 1e-06" in verdict.problems()[0]
-    assert FitVerdict(quiet, quiet, np.zeros(2), []).converged
+    assert FitVerdict(quiet, quiet, None, np.zeros(2), []).converged
+    c2st = TwoSampleTest(0.6, 1e-5, 500, 500, "classifier")
+    verdict = FitVerdict(quiet, quiet, c2st, np.zeros(2), [])
+    assert not verdict.converged and "classifier p-value 1e-05" in verdict.problems()[0]
 
 
 def test_location_drift_of_a_ramp_and_of_noise():
@@ -120,6 +177,7 @@ def test_held_out_check_and_a_good_fit_stays_quiet():
         warnings.simplefilter("error", FitQualityWarning)
         fit.fit(X)
     assert fit.converged_ and fit.two_sample_.n_observed == 500
+    assert fit.classifier_test_ is None  # one feature: the KS test suffices
     assert fit.marginal_test_.n_observed == 500 and fit.marginal_test_.p_value > 0.01
     assert abs(fit.theta_[0] - 1.0) < 0.1
     with pytest.raises(ValueError, match="validation_fraction=0.0005 leaves 1"):
