@@ -173,7 +173,7 @@ if __name__ == "__main__":
         else:
             print(f"sbi {sbi.__version__}", flush=True)
     sbi_seeds = args.seeds if args.sbi_seeds is None else min(args.sbi_seeds, args.seeds)
-    for name, sim, X, prop, ident, mle, se in point_cases():
+    for name, sim, X, prop, ident, mle, se, *_ in point_cases():
         if name not in names:
             continue
         z = {"avo": [], "abc": [], "sbi": []}

@@ -16,6 +16,7 @@ __all__ = [
     "PARETO_SCORING",
     "beta_scorer",
     "classifier_test",
+    "default_two_sample_classifier",
     "criterion_mean_scorer",
     "TwoSampleTest",
     "energy_distance",

@@ -10,7 +10,7 @@ private modules hold one piece each:
 * ``_critics`` -- the critic and its losses (WGAN-GP, WGAN-LP, R1);
 * ``_step`` -- one update: the proposal objective (Eq. 12 + 15), the gamma schedule,
   iterate averaging;
-* ``_checks`` -- checks of a finished fit (two-sample test, location drift);
+* ``_checks`` -- checks of a finished fit (two-sample tests, location drift);
 * ``_resolution`` -- how precisely the data pin each parameter (the floor on the spread);
 * ``_simulated`` -- the methods of a fitted model; ``_fitter`` -- the estimator.
 """

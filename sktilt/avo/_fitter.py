@@ -166,9 +166,9 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         is rounded down to an even number.
     validation_fraction : float in (0, 1) or None, default=None
         Fraction of the observations held out of the fit for the two-sample checks
-        (``two_sample_``, ``marginal_test_``). ``None`` checks against the training
-        observations: with a handful of parameters a fit cannot overfit them, and the
-        fit keeps all the data's precision.
+        (``two_sample_``, ``marginal_test_``, ``classifier_test_``). ``None`` checks
+        against the training observations: with a handful of parameters a fit cannot
+        overfit them, and the fit keeps all the data's precision.
     timeout : float or None, default=None
         Seconds a simulation (a batch, for a vectorized simulator) may run before it
         is abandoned and recorded as a ``"timeout"`` failure with its theta
