@@ -1,6 +1,7 @@
 """AVO accuracy over seeds on the seeds' simulators and published external ones.
 
-Run: ``python benchmarks/bench_avo_accuracy.py [--seeds 12] [--cases poisson,gk,...]``
+Run: ``python benchmarks/bench_avo_accuracy.py [--seeds 12] [--cases poisson,gk,...]
+[--moment-step 0.5]``
 (about 15 s per fit on one core).
 
 Point-estimate problems (defaults apart from the starting proposal), each judged against
@@ -94,7 +95,7 @@ def point_cases():
     yield "slcp600", slcp_simulator_batch, X, start, ident, m, se, {"max_iter": 600}
 
 
-def point_study(names, seeds):
+def point_study(names, seeds, moment_step=0.0):
     for name, sim, X, prop, ident, mle, se, *settings in point_cases():
         if name not in names:
             continue
@@ -104,7 +105,7 @@ def point_study(names, seeds):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 f = AVOSimulatorFitter(sim, prop, vectorized=True, random_state=s,
-                                       **settings).fit(X)
+                                       moment_step=moment_step, **settings).fit(X)
             zs.append((ident(f.theta_) - mle) / se)
             sims.append(f.n_simulations_)
             conv.append(f.converged_)
@@ -196,12 +197,14 @@ def source_study(name, seeds):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=12)
+    parser.add_argument("--moment-step", type=float, default=0.0,
+                        help="AVOSimulatorFitter(moment_step=...) of the point fits")
     parser.add_argument("--cases", default="poisson,weinberg,gauss10,gk,slcp,slcp600,"
                         "source,moons,slcp_source")
     args = parser.parse_args()
     torch.set_num_threads(1)
     names = args.cases.split(",")
-    point_study(names, args.seeds)
+    point_study(names, args.seeds, args.moment_step)
     for name in SOURCE_TASKS:
         if name in names:
             source_study(name, args.seeds)

@@ -56,6 +56,9 @@ from ._step import (
 _WARM_UP_ROUNDS = 5
 # final_batch_size="auto" grows the batch to at most this many simulations.
 _AUTO_FINAL_BATCH = 1500
+# A moment step moves the location by at most this many proposal standard deviations
+# (Mahalanobis): a guard against an early, poorly determined regression.
+_MAX_MOMENT_SHIFT = 2.0
 
 
 class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator):
@@ -142,6 +145,24 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         (:class:`~sktilt.avo.ScaleFloor`): below the data's resolution the location
         gradient loses its signal and the location freezes. ``None`` lets ``gamma``
         collapse the proposal, as in the paper. A floor never widens a proposal.
+    moment_step : float in [0, 1], default=0.0
+        Fraction of a second-order location step taken after each update of the
+        second half of the fit (:meth:`~sktilt.avo.ParameterResolution.kalman_shift`):
+        the regression behind ``min_scale="auto"`` of distribution features (the
+        empirical CDF at the observations' octiles, pairwise products) on the
+        parameters says where the location should be for the simulated features to
+        meet the observed ones; with the proposal as prior, the step moves only
+        along directions the data pin (ensemble Kalman inversion). It travels ridges
+        along which score-function steps, scaled by a tight proposal, stall. Over 12
+        seeds, 0.5 took g-and-k from RMS 9.75 to 1.47 MLE standard errors, Poisson
+        from 1.20 to 0.69, Weinberg from 0.77 to 0.54 and SLCP (600 updates) from
+        1.11 to 0.96, but the 10-D Gaussian linear model from 0.56 to 1.08: with
+        115 features and 128 simulations per update the features' weighting matrix
+        is too noisy. Hence off by default (the paper's algorithm); try 0.5 when a
+        fit stalls on a ridge (``converged_`` false, a marginal misfit) and the
+        features are few next to the simulations per update. Needs
+        ``min_scale="auto"`` and a :class:`~sktilt.GaussianProposal`; ignored
+        otherwise.
     averaging : float in [0, 1), default=0.25
         Fraction of the last iterations whose ``psi`` are averaged into
         ``proposal_`` (Polyak-Ruppert), with weights growing as ``k^3`` over the
@@ -203,7 +224,9 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         Per iteration: ``loc`` and ``scale`` (the mean and standard deviations of the
         proposal's unconstrained variable), ``theta``, ``entropy``, ``critic_loss``,
         ``critic_estimate`` (the Wasserstein estimate ``E d(x_obs) - E d(x_sim)``),
-        ``n_simulations``, ``n_failed``, ``lr``, ``scale_floor``.
+        ``n_simulations``, ``n_failed``, ``lr``, ``scale_floor``, and in the second
+        half ``moment_shift`` (the location step of ``moment_step``, units of ``z``;
+        ``None`` where it does not apply).
     scale_floor_ : ndarray of shape (n_params,) or None
         The floor ``min_scale`` put on the proposal's standard deviations at the
         last update (``inf`` where the parameter showed no effect on the features,
@@ -275,6 +298,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         "baseline": [StrOptions({"optimal", "mean"}), None],
         "min_scale": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"),
                       "array-like", None],
+        "moment_step": [Interval(Real, 0, 1, closed="both")],
         "averaging": [Interval(Real, 0, 1, closed="left")],
         "on_failure": [StrOptions({"drop", "raise"})],
         "max_failure_fraction": [Interval(Real, 0, 1, closed="both")],
@@ -292,7 +316,8 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                  n_critic=10, batch_size=128, final_batch_size="auto", max_iter=300, lr="auto",
                  critic_lr=3e-3,
                  hidden_layer_sizes=(64, 64), penalty="wgan-lp", gradient_penalty=10.0,
-                 baseline="optimal", min_scale="auto", averaging=0.25, on_failure="drop",
+                 baseline="optimal", min_scale="auto", moment_step=0.0, averaging=0.25,
+                 on_failure="drop",
                  max_failure_fraction=0.5, common_random_numbers=False,
                  validation_fraction=None, timeout=None, callbacks=None,
                  n_jobs=None, device="cpu", verbose=0, random_state=None):
@@ -312,6 +337,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         self.gradient_penalty = gradient_penalty
         self.baseline = baseline
         self.min_scale = min_scale
+        self.moment_step = moment_step
         self.averaging = averaging
         self.on_failure = on_failure
         self.max_failure_fraction = max_failure_fraction
@@ -482,8 +508,28 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         fraction = tightening_fraction(it, self.max_iter) if self.gamma > 0 else 0.0
         if floor is not None and fraction > 0:
             state.proposal.tighten_toward_(floor, fraction)
-        lr = state.proposal_net.history[-1, "batches", -1].get("event_lr", np.nan)
-        return {"scale_floor": floor, "lr": lr}
+        entry = {"scale_floor": floor,
+                 "lr": state.proposal_net.history[-1, "batches", -1].get("event_lr", np.nan)}
+        if self.moment_step > 0 and it >= self.max_iter / 2:
+            entry["moment_shift"] = self._moment_step(state)
+        return entry
+
+    def _moment_step(self, state: FitState) -> np.ndarray | None:
+        """Move the location by ``moment_step`` of the Kalman shift (at most
+        :data:`_MAX_MOMENT_SHIFT` proposal standard deviations, Mahalanobis)."""
+        if state.floor.resolution is None:  # min_scale not "auto", or a flow
+            return None
+        module = state.proposal
+        with torch.no_grad():
+            loc = to_numpy(module.loc())
+            L = to_numpy(module.scale_tril())
+        shift = state.floor.location_shift(loc, L @ L.T)
+        shift = self.moment_step * shift
+        length = np.linalg.norm(np.linalg.solve(L, shift))
+        if length > _MAX_MOMENT_SHIFT:
+            shift *= _MAX_MOMENT_SHIFT / length
+        module.move_location_(torch.as_tensor(shift, dtype=module.loc_anchor.dtype))
+        return shift
 
     def _critic_step(self, state: FitState, features: torch.Tensor, rounds: int = 1) -> dict:
         """``rounds * n_critic`` critic steps on the observations vs ``features``."""

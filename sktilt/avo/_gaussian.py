@@ -149,6 +149,13 @@ class GaussianProposalModule(nn.Module):
         return self
 
     @torch.no_grad()
+    def move_location_(self, shift: torch.Tensor) -> GaussianProposalModule:
+        """Recentre, then add ``shift`` (shape (k,), units of ``z``) to the location."""
+        self.recentre_()
+        self.loc_anchor.add_(shift)
+        return self
+
+    @torch.no_grad()
     def floor_spread_(self, floor: np.ndarray | None, previous_log_scale: torch.Tensor
                       ) -> GaussianProposalModule:
         """Keep ``log s`` at or above ``min(previous, log(floor))``, then recentre.

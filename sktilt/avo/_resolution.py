@@ -1,10 +1,13 @@
-"""How precisely the observations pin each parameter: the floor on the proposal's spread.
+"""How precisely the observations pin each parameter: the floor on the proposal's spread,
+and the second-order location step that the same linear model gives.
 
 Below the data's resolution the critic cannot see the proposal's spread, REINFORCE
 location gradients lose their signal and the location freezes wherever it was, since its
 steps shrink with the spread. :class:`ScaleFloor` keeps the entropy term from tightening
 the proposal below a few standard errors, estimated along the fit by
-:class:`ParameterResolution`.
+:class:`ParameterResolution`, whose regression of distribution features on the
+parameters also gives :meth:`ParameterResolution.kalman_shift`: where the location
+should move for the simulated features to meet the observed ones.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ class ParameterResolution:
         k, p = n_params, n_features
         self.decay = decay
         self.zz, self.zf, self.ff = np.zeros((k, k)), np.zeros((k, p)), np.zeros((p, p))
+        self.z_sum, self.f_sum = np.zeros(k), np.zeros(p)
         self.n = self.n_batches = 0
 
     def update(self, z, features) -> "ParameterResolution":
@@ -90,9 +94,11 @@ class ParameterResolution:
         F = np.asarray(features, dtype=float)
         if z.shape[0] < 2:
             return self
-        Z, F = z - z.mean(0), F - F.mean(0)
-        for name in ("zz", "zf", "ff", "n", "n_batches"):
+        for name in ("zz", "zf", "ff", "z_sum", "f_sum", "n", "n_batches"):
             setattr(self, name, getattr(self, name) * self.decay)
+        self.z_sum += z.sum(0)
+        self.f_sum += F.sum(0)
+        Z, F = z - z.mean(0), F - F.mean(0)
         self.zz += Z.T @ Z
         self.zf += Z.T @ F
         self.ff += F.T @ F
@@ -106,19 +112,90 @@ class ParameterResolution:
         ``inf`` where the simulations so far show no effect of ``z_i`` on the
         features, or are too few to estimate the features' covariance.
         """
-        k, p = self.zf.shape
+        k = self.zf.shape[0]
         se = np.full(k, np.inf)
-        dof = self.n - self.n_batches - k
-        if dof < 2 * p + 4:
+        model = self._linear_model()
+        if model is None:
             return se
-        zz_inv = np.linalg.pinv(self.zz)
-        B = zz_inv @ self.zf
-        S = (self.ff - B.T @ self.zz @ B) / dof
-        S_inv = np.linalg.pinv(S) * (dof - p - 1) / dof
+        zz_inv, B, S_inv = model
+        p = B.shape[1]
         info = n_obs * (np.einsum("ip,pq,iq->i", B, S_inv, B) - p * np.diag(zz_inv))
         positive = info > 0
         se[positive] = 1.0 / np.sqrt(info[positive])
         return se
+
+    def _linear_model(self):
+        """``((Z^T Z)^{-1}, B, S^{-1})`` of the pooled regression, or None (too few rows)."""
+        k, p = self.zf.shape
+        dof = self.n - self.n_batches - k
+        if dof < 2 * p + 4:
+            return None
+        zz_inv = np.linalg.pinv(self.zz)
+        B = zz_inv @ self.zf
+        S = (self.ff - B.T @ self.zz @ B) / dof
+        return zz_inv, B, np.linalg.pinv(S) * (dof - p - 1) / dof
+
+    def kalman_shift(self, loc: np.ndarray, cov: np.ndarray, target: np.ndarray,
+                     n_obs: int) -> np.ndarray:
+        """Shift of the location ``loc`` that makes the features' mean meet ``target``.
+
+        The linear-Gaussian model (``mean features(z) = f(loc) + (z - loc) B``, with
+        ``f(loc)`` extrapolated from the discounted batches' means) says that the
+        mean of ``n_obs`` observations, ``target``, has the likelihood
+        ``N(target; f(loc) + d B, S / n_obs)`` for a shift ``d``. With the proposal
+        ``N(loc, cov)`` as its prior, the posterior mean of ``d`` is
+
+        ``(n_obs B S^-1 B^T + cov^-1)^-1 n_obs B S^-1 (target - f(loc))``,
+
+        the update of ensemble Kalman inversion: a Gauss-Newton step in the directions
+        the data pin, none in those they do not. Being second-order, it travels
+        ridges along which score-function steps, scaled by the proposal's spread, stall.
+
+        Parameters
+        ----------
+        loc : ndarray of shape (k,)
+        cov : ndarray of shape (k, k)
+            The proposal's location and covariance (unconstrained variable ``z``).
+        target : ndarray of shape (n_features,)
+            The observations' mean features.
+        n_obs : int
+
+        Returns
+        -------
+        ndarray of shape (k,)
+            Zeros while the simulations are too few, or where the system is singular.
+        """
+        model = self._linear_model()
+        if model is None:
+            return np.zeros_like(loc)
+        zz_inv, B, S_inv = model
+        f_loc = self.f_sum / self.n + (loc - self.z_sum / self.n) @ B
+        try:
+            B = _shrink_slopes(B, S_inv, B.shape[1] * zz_inv)
+            precision = n_obs * B @ S_inv @ B.T + np.linalg.inv(cov)
+            shift = np.linalg.solve(precision, n_obs * B @ S_inv @ (target - f_loc))
+        except (np.linalg.LinAlgError, ValueError):
+            return np.zeros_like(loc)
+        return shift if np.all(np.isfinite(shift)) else np.zeros_like(loc)
+
+
+def _shrink_slopes(B: np.ndarray, S_inv: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Slopes ``B`` (k, p) shrunk by their evidence, direction by direction.
+
+    The estimation noise of ``B`` adds ``noise = p (Z^T Z)^{-1}`` to ``B S^{-1} B^T``
+    on average. In the directions ``v`` of the generalised eigenproblem
+    ``B S^{-1} B^T v = lambda noise v``, ``lambda`` is a signal-to-noise ratio; the
+    slopes along ``v`` are scaled by ``sqrt(max(0, 1 - 1 / lambda))``, so that their
+    information is the debiased ``lambda - 1``. Unshrunk, a parameter without effect
+    looks pinned by noise once ``n_obs p`` outgrows the simulations, and a step toward
+    the data's features would move it by that noise.
+    """
+    from scipy.linalg import eigh
+
+    values, V = eigh(B @ S_inv @ B.T, noise)  # V^T noise V = I
+    weights = np.sqrt(np.clip(1.0 - 1.0 / np.maximum(values, 1e-300), 0.0, None))
+    # rows of V^T B are the slopes of the components; back with V^-T = noise V
+    return noise @ V @ (weights[:, None] * (V.T @ B))
 
 
 class ScaleFloor:
@@ -141,6 +218,7 @@ class ScaleFloor:
         self.resolution = self.fixed = self.features = None
         if isinstance(min_scale, str):
             self.features = DistributionFeatures(X_obs)
+            self.target = self.features.transform(X_obs).mean(0)
             self.resolution = ParameterResolution(n_params, self.features.n_features, decay)
         elif min_scale is not None:
             floor = np.asarray(min_scale, dtype=float)
@@ -157,6 +235,13 @@ class ScaleFloor:
         """Feed one batch of unconstrained parameters and simulated features."""
         if self.resolution is not None:
             self.resolution.update(z, self.features.transform(features))
+
+    def location_shift(self, loc: np.ndarray, cov: np.ndarray) -> np.ndarray | None:
+        """:meth:`ParameterResolution.kalman_shift` toward the observations' features
+        (None without a resolution estimate, i.e. unless ``min_scale="auto"``)."""
+        if self.resolution is None:
+            return None
+        return self.resolution.kalman_shift(loc, cov, self.target, self.n_obs)
 
     def value(self):
         """The current floor, shape (n_params,), or None."""

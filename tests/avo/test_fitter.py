@@ -23,6 +23,7 @@ from sktilt import (
     energy_distance,
 )
 from sktilt._training import StepNet
+from sktilt.avo import FitQualityWarning
 from sktilt.avo import CriticModule, CriticObjective
 from sktilt.avo._critics import run_critic
 from sktilt.avo._step import draw_and_simulate
@@ -80,8 +81,11 @@ def test_poisson_rate_is_recovered():
     assert fitter.proposal_.scale[0] < 0.3  # it tightened from 1
     # min_scale="auto" floors the spread at 3 standard errors; for a Poisson rate in
     # log space the standard error is 1 / sqrt(n lambda) in closed form (the sample
-    # mean is sufficient), which the regression-based estimate must find.
-    np.testing.assert_allclose(fitter.scale_floor_, 3.0 / np.sqrt(20_000 * 7.0), rtol=0.3)
+    # mean is sufficient), which the regression-based estimate must find. Its features
+    # (the CDF at octiles) see less than the mean on integer data: 1.29 and 1.31 times
+    # the closed form with moment_step=0 (the default) and 0.5, and never below it.
+    ratio = fitter.scale_floor_[0] / (3.0 / np.sqrt(20_000 * 7.0))
+    assert 1.0 <= ratio < 1.4
     assert fitter.proposal_.scale[0] >= fitter.scale_floor_[0] * (1 - 1e-9)
     # warm-up batch + one batch per update (growing to n_obs // 10 over the third quarter)
     # + the two-sample check's simulations
@@ -464,3 +468,23 @@ def test_weinberg_asymmetry_is_recovered():
                                 vectorized=True, random_state=0).fit(X)
     c_hat, se = weinberg_c_mle(X)
     assert abs(weinberg_c(*fitter.theta_) - c_hat) < 0.1  # c moved from 0 to about -1.05
+
+
+def test_the_moment_step_travels_the_g_and_k_ridge():
+    # g-and-k (ELFI): spread B and tail weight k trade off along a ridge where the
+    # score-function steps alone stall 5-8 SE from the MLE on this data set (measured
+    # with moment_step=0); the Kalman step on the distribution features travels it
+    # (benchmarks/bench_avo_accuracy.py, 12 seeds on 10 000 observations).
+    from sktilt.datasets import GK_TRUE_THETA, gk_mle, gk_simulator_batch
+
+    X = gk_simulator_batch(np.tile(GK_TRUE_THETA, (3000, 1)), np.random.default_rng(11))
+    mle, se = gk_mle(X)
+    fit = AVOSimulatorFitter(gk_simulator_batch,
+                             GaussianProposal([2.5, 1.5, 1.0, 0.3], [0.5, 0.5, 0.5, 0.2]),
+                             vectorized=True, moment_step=0.5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FitQualityWarning)
+        fit.fit(X)
+    assert np.abs((fit.theta_ - mle) / se).max() < 2.0 and fit.converged_
+    shifts = [h["moment_shift"] for h in fit.history_ if "moment_shift" in h]
+    assert len(shifts) == 150 and all(s.shape == (4,) for s in shifts)

@@ -55,3 +55,36 @@ def test_resolution_forgets_old_batches():
     exact = 1 / np.sqrt(1_000 * 9.0)
     np.testing.assert_allclose(forgetful.standard_errors(1_000), exact, rtol=0.1)
     assert kept.standard_errors(1_000)[0] > 1.2 * exact
+
+
+def test_kalman_shift_is_the_linear_gaussian_posterior_mean():
+    # features = a + z B + N(0, I); the mean of n observations at z* has the likelihood
+    # N(a + z* B, I / n); with the prior N(loc, cov) the posterior mean of z* - loc is
+    # (n B B^T + cov^-1)^-1 n B (target - a - loc B).
+    rng = np.random.default_rng(3)
+    B = np.array([[1.0, 0.5, 0.0], [0.0, 0.2, 0.1]])
+    a, loc, n = np.array([0.3, -0.2, 1.0]), np.array([0.5, -1.0]), 400
+    res = ParameterResolution(2, 3)
+    for z, F in _linear_batches(B, 1.0, 0.2, 400, rng, loc=loc):
+        res.update(z, a + F)
+    target = a + np.array([0.8, -0.5]) @ B
+    cov = np.diag([0.2, 0.2]) ** 2
+    expected = np.linalg.solve(n * B @ B.T + np.linalg.inv(cov), n * B @ (target - a - loc @ B))
+    shift = res.kalman_shift(loc, cov, target, n)
+    np.testing.assert_allclose(shift, expected, atol=0.02)
+    # with many observations it is the Gauss-Newton step to z* = [0.8, -0.5], up to the
+    # noise of the slopes (z_1's are 0.2 and 0.1, known to about 0.02 from simulations
+    # 0.2 wide, and the step extrapolates 2.5 spreads)
+    np.testing.assert_allclose(loc + res.kalman_shift(loc, cov, target, 10**6), [0.8, -0.5],
+                               atol=0.1)
+
+
+def test_kalman_shift_does_not_move_what_the_data_do_not_pin():
+    rng = np.random.default_rng(4)
+    B = np.array([[1.0, 0.5], [0.0, 0.0]])  # z_1 has no effect on the features
+    res = ParameterResolution(2, 2)
+    assert np.all(res.kalman_shift(np.zeros(2), np.eye(2), np.ones(2), 100) == 0)
+    for z, F in _linear_batches(B, 1.0, 1.0, 50, rng):
+        res.update(z, F)
+    shift = res.kalman_shift(np.zeros(2), np.eye(2), np.array([1.0, 0.5]), 10_000)
+    assert abs(shift[0] - 1.0) < 0.05 and abs(shift[1]) < 0.05
