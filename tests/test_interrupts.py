@@ -23,6 +23,15 @@ from sktilt.models import VAE
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _lazy_torch_imports():
+    # torch imports these lazily at the first optimiser step; a SIGINT landing in that
+    # first import (slow in a fresh venv, with no bytecode cache) leaves torch half
+    # imported for every later test, which tests Python's imports, not our fits
+    import torch._dynamo  # noqa: F401
+    import torch._inductor.config  # noqa: F401
+
+
 def _interrupt_after(seconds):
     timer = threading.Timer(seconds, os.kill, args=(os.getpid(), signal.SIGINT))
     timer.start()
