@@ -7,6 +7,7 @@ __all__ = [
     "check_hidden_units",
     "call_with_parameters",
     "check_n_samples",
+    "column_scale",
     "draw_in_chunks",
     "frozen_copy",
     "mlp",
@@ -67,6 +68,13 @@ def check_hidden_units(hidden_units, name: str = "hidden_units") -> tuple[int, .
         raise ValueError(f"{name} must be a sequence of positive ints, e.g. (64, 64); got "
                          f"{hidden_units!r}.")
     return tuple(int(h) for h in units)
+
+
+def column_scale(X: np.ndarray) -> np.ndarray:
+    """Per-column standard deviation of ``X`` (n, p), with 1 for a constant column,
+    so that standardising never divides by zero."""
+    std = np.asarray(X, dtype=float).std(0)
+    return np.where(std > 0, std, 1.0)
 
 
 def frozen_copy(module):

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from ._utils import column_scale
+
 # Pairwise distances are computed in blocks of this many rows, to bound memory.
 _BLOCK = 1024
 
@@ -209,8 +211,7 @@ def energy_test(X: np.ndarray, Y: np.ndarray, random_state: np.random.Generator,
         X = X[rng.choice(len(X), MAX_PER_SAMPLE, replace=False)]
     if len(Y) > MAX_PER_SAMPLE:
         Y = Y[rng.choice(len(Y), MAX_PER_SAMPLE, replace=False)]
-    std = X.std(0)
-    scale = np.where(std > 0, std, 1.0)
+    scale = column_scale(X)
     Z = np.concatenate([X, Y]) / scale
     sq = np.sum(Z**2, 1)
     D = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * Z @ Z.T, 0.0))
@@ -324,8 +325,7 @@ def classifier_test(X: np.ndarray, Y: np.ndarray, random_state: np.random.Genera
                          f"{len(X)} and {len(Y)}.")
     X = X[rng.choice(len(X), n, replace=False)]
     Y = Y[rng.choice(len(Y), n, replace=False)]
-    std = X.std(0)
-    scale = np.where(std > 0, std, 1.0)
+    scale = column_scale(X)
     X, Y = (X - X.mean(0)) / scale, (Y - X.mean(0)) / scale
     half = n // 2
     train = np.concatenate([X[:half], Y[:half]])

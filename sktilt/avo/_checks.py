@@ -12,13 +12,13 @@
 
 from __future__ import annotations
 
-__all__ = ["FitQualityWarning", "FitVerdict", "location_drift"]
+__all__ = ["FitQualityWarning", "FitVerdict", "location_drift", "two_sample_tests"]
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..metrics import TwoSampleTest
+from ..metrics import TwoSampleTest, classifier_test, energy_test, marginal_ks_test
 
 
 class FitQualityWarning(UserWarning):
@@ -54,6 +54,16 @@ def location_drift(locs: np.ndarray, spread: np.ndarray) -> np.ndarray:
     t -= t.mean()
     slope = t @ (window - window.mean(0)) / (t @ t)
     return np.abs(slope) * len(window) / np.maximum(spread, np.finfo(float).tiny)
+
+
+def two_sample_tests(observed: np.ndarray, simulated: np.ndarray, rng: np.random.Generator
+                     ) -> tuple[TwoSampleTest, TwoSampleTest, TwoSampleTest | None]:
+    """The energy, marginal KS and (for two or more features and four rows a side)
+    classifier tests of observed vs simulated features, in that order."""
+    energy = energy_test(observed, simulated, rng)
+    marginal = marginal_ks_test(observed, simulated, rng)
+    several = observed.shape[1] > 1 and min(len(observed), len(simulated)) >= 4
+    return energy, marginal, classifier_test(observed, simulated, rng) if several else None
 
 
 @dataclass(frozen=True)

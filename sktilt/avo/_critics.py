@@ -40,6 +40,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._training import DivergenceError, StepNet
+from .._utils import column_scale
 
 PENALTIES = ("wgan-gp", "wgan-lp", "r1")
 # Critic optimiser: Adam with the betas of WGAN-GP (Gulrajani et al.).
@@ -181,9 +182,8 @@ def generator_values(d: nn.Module, X_sim: torch.Tensor, penalty: str) -> torch.T
 def critic_net(X_obs: torch.Tensor, hidden_layer_sizes, objective: CriticObjective, *,
                lr: float, device) -> StepNet:
     """The skorch net of a critic standardising its inputs with ``X_obs``'s statistics."""
-    std = X_obs.std(0).cpu().numpy()
     module = CriticModule(X_obs.shape[1], tuple(hidden_layer_sizes),
-                          X_obs.mean(0).cpu().numpy(), np.where(std > 0, std, 1.0))
+                          X_obs.mean(0).cpu().numpy(), column_scale(X_obs.cpu().numpy()))
     return StepNet(module, objective, optimizer=torch.optim.Adam, lr=lr,
                    optimizer__betas=_CRITIC_BETAS, device=device).initialize()
 

@@ -25,7 +25,7 @@ from sklearn.utils.validation import validate_data
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_generator, torch_seeded
 from .._training import DivergenceError, EpochProgress
-from .._utils import check_device, check_hidden_units, to_numpy
+from .._utils import check_device, check_hidden_units, column_scale, to_numpy
 from ..simulation import (
     FailureLog,
     SimulationError,
@@ -34,9 +34,8 @@ from ..simulation import (
     check_simulator_configuration,
     simulate,
 )
-from ..metrics import (MAX_PER_SAMPLE_MARGINAL, classifier_test, energy_test,
-                       marginal_ks_test)
-from ._checks import FitQualityWarning, FitVerdict, location_drift
+from ..metrics import MAX_PER_SAMPLE_MARGINAL
+from ._checks import FitQualityWarning, FitVerdict, location_drift, two_sample_tests
 from ._critics import PENALTIES, CriticObjective, critic_net, generator_values, run_critic
 from ._resolution import ScaleFloor
 from ._simulated import SimulatedModelMixin
@@ -560,8 +559,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         self.n_failed_simulations_ = state.failures.n_failed
         self.failed_parameters_ = state.failures.failed_array(len(self.theta_))
         self.failure_messages_ = state.failures.messages
-        std = X.std(0)
-        self._obs_mean, self._obs_scale = X.mean(0), np.where(std > 0, std, 1.0)
+        self._obs_mean, self._obs_scale = X.mean(0), column_scale(X)
         self._score_seed = int(np.random.SeedSequence(state.seed).generate_state(1)[0])
 
     def _check_fit(self, state: FitState, summary, X_check) -> None:
@@ -578,12 +576,9 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         self.failure_messages_ = state.failures.messages
         self.two_sample_ = self.marginal_test_ = self.classifier_test_ = None
         if result.ok.sum() >= 2:
-            observed = self._features(X_check, summary).cpu().numpy()
-            simulated = self._features(result.X, summary).cpu().numpy()
-            self.two_sample_ = energy_test(observed, simulated, rng)
-            self.marginal_test_ = marginal_ks_test(observed, simulated, rng)
-            if observed.shape[1] > 1 and min(len(observed), len(simulated)) >= 4:
-                self.classifier_test_ = classifier_test(observed, simulated, rng)
+            self.two_sample_, self.marginal_test_, self.classifier_test_ = two_sample_tests(
+                self._features(X_check, summary).cpu().numpy(),
+                self._features(result.X, summary).cpu().numpy(), rng)
         with torch.no_grad():
             spread = to_numpy(module.spread())
         floor = self.scale_floor_
