@@ -11,7 +11,8 @@ the exact MLE on the same data, in MLE standard errors (identifiable combination
 * ``weinberg`` -- the seeds' Weinberg asymmetry, judged on c(E, G_f) (20 000);
 * ``gauss10``  -- sbibm's 10-D Gaussian linear (1 000 observations);
 * ``gk``       -- ELFI's g-and-k (A, B, g, k), 10 000 observations, MLE by quantile
-  inversion;
+  inversion; ``gk_at_mle`` the same started at the MLE, 3 SE wide (the estimator's
+  precision without the travel; not a target: its start knows the answer);
 * ``slcp``     -- sbibm's SLCP (5 parameters, |t2|, |t3| identifiable), 1 000 sets of
   4 points, started in the positive orthant of t2, t3 (at 0 their gradients vanish);
   ``slcp600`` the same with ``max_iter=600``.
@@ -84,6 +85,8 @@ def point_cases():
     yield ("gk", gk_simulator_batch, X, GaussianProposal([2.5, 1.5, 1.0, 0.3],
                                                          [0.5, 0.5, 0.5, 0.2]),
            lambda th: th, m, se)
+    # the estimator's own precision, without the travel: started at the MLE, 3 SE wide
+    yield "gk_at_mle", gk_simulator_batch, X, GaussianProposal(m, 3 * se), lambda th: th, m, se
     X = slcp_simulator_batch(np.tile(SLCP_TRUE_THETA, (1000, 1)), np.random.default_rng(13))
     m, se = slcp_mle(X)
     # t2, t3 enter squared: their signs are not identified, and at 0 their score-function

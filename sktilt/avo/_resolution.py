@@ -16,6 +16,8 @@ __all__ = ["DistributionFeatures", "ParameterResolution", "ScaleFloor"]
 
 import numpy as np
 
+from .._utils import column_scale
+
 # Cut points per feature of the observations at which the empirical CDF is compared, and
 # the largest number of pairwise products (dependence) the features include.
 _QUANTILES = np.arange(1, 8) / 8
@@ -42,8 +44,7 @@ class DistributionFeatures:
     def __init__(self, X_obs: np.ndarray):
         X_obs = np.asarray(X_obs, dtype=float)
         self.cuts = np.quantile(X_obs, _QUANTILES, axis=0)  # (7, p)
-        self.mean, std = X_obs.mean(0), X_obs.std(0)
-        self.scale = np.where(std > 0, std, 1.0)
+        self.mean, self.scale = X_obs.mean(0), column_scale(X_obs)
         p = X_obs.shape[1]
         pairs = [(i, j) for i in range(p) for j in range(i + 1, p)][:_MAX_PAIRS]
         self.pairs = np.array(pairs, dtype=int).reshape(-1, 2)
