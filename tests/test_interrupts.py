@@ -32,21 +32,38 @@ def _lazy_torch_imports():
     import torch._inductor.config  # noqa: F401
 
 
-def _interrupt_after(seconds):
-    timer = threading.Timer(seconds, os.kill, args=(os.getpid(), signal.SIGINT))
-    timer.start()
-    return timer
+def _interrupt_after(seconds, every=1.0):
+    """SIGINT after ``seconds``, then again every ``every`` s until the event is set.
+
+    Python swallows a KeyboardInterrupt raised inside a finaliser (``__del__``, a weakref
+    callback: "Exception ignored in ..."), as it would a user's first Ctrl-C; the user
+    presses again, and so does this. Without the repeat such a miss left the AVO test
+    (``max_iter=100_000``) running for good. The time to stop is still measured from the
+    first signal.
+    """
+    stop = threading.Event()
+
+    def fire():
+        if stop.wait(seconds):
+            return
+        while True:
+            os.kill(os.getpid(), signal.SIGINT)
+            if stop.wait(every):
+                return
+
+    threading.Thread(target=fire, daemon=True).start()
+    return stop
 
 
 def _interrupted(fit, delay=1.0):
     """Run ``fit`` with a SIGINT after ``delay`` s; the seconds until it raised."""
     t0 = time.perf_counter()
-    timer = _interrupt_after(delay)
+    stop = _interrupt_after(delay)
     try:
         with pytest.raises(KeyboardInterrupt):
             fit()
     finally:
-        timer.cancel()
+        stop.set()
     return time.perf_counter() - t0 - delay
 
 
