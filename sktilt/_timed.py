@@ -16,7 +16,7 @@ import os
 import pickle
 import signal
 import threading
-
+import time
 
 from .simulation import (
     _INTERRUPTS,
@@ -141,10 +141,18 @@ _NOTHING = object()  # no message before the deadline
 _DIED = object()  # the child's end of the pipe closed
 
 
+# Longest single wait on a child's pipe. A SIGINT that the kernel hands to another thread
+# only marks the signal pending, and the main thread acts on it when it next runs Python
+# code: waiting in short slices makes Ctrl-C take effect within this many seconds.
+_POLL_SLICE = 0.25
+
+
 def _receive(conn, seconds):
+    deadline = time.monotonic() + seconds
     try:
-        if not conn.poll(seconds):
-            return _NOTHING
+        while not conn.poll(min(_POLL_SLICE, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return _NOTHING
         return conn.recv()
     except (EOFError, OSError):
         return _DIED

@@ -1,8 +1,6 @@
 """Ctrl-C (a real SIGINT) stops every fit quickly and leaves a consistent estimator."""
 
 import os
-import signal
-import threading
 import time
 
 import numpy as np
@@ -31,47 +29,17 @@ def _lazy_torch_imports():
     import torch._dynamo  # noqa: F401
     import torch._inductor.config  # noqa: F401
 
-    # Python's own handler, installed afresh: in two full runs (and not when the same
-    # modules ran alone) a SIGINT here raised nothing, as if an extension had replaced
-    # the handler behind Python's back; signal.signal re-installs it with sigaction
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
 
-
-def _interrupt_after(seconds, every=1.0):
-    """SIGINT after ``seconds``, then again every ``every`` s until the event is set.
-
-    Python swallows a KeyboardInterrupt raised inside a finaliser (``__del__``, a weakref
-    callback: "Exception ignored in ..."), as it would a user's first Ctrl-C; the user
-    presses again, and so does this. Without the repeat such a miss left the AVO test
-    (then ``max_iter=100_000``) running for good. The time to stop is still measured from the
-    first signal.
-    """
-    stop = threading.Event()
-
-    def fire():
-        if stop.wait(seconds):
-            return
-        while True:
-            os.kill(os.getpid(), signal.SIGINT)
-            if stop.wait(every):
-                return
-
-    threading.Thread(target=fire, daemon=True).start()
-    return stop
-
-
-def _interrupted(fit, delay=1.0):
-    """Run ``fit`` with a SIGINT after ``delay`` s; the seconds until it raised."""
-    t0 = time.perf_counter()
-    stop = _interrupt_after(delay)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            fit()
-    finally:
-        stop.set()
-    return time.perf_counter() - t0 - delay
+@pytest.fixture
+def interrupted(ctrl_c):
+    """``interrupted(fit)``: run ``fit`` with Ctrl-C after 1 s; seconds from the first
+    SIGINT until it raised."""
+    def run(fit, delay=1.0):
+        with ctrl_c(after=delay) as sent:
+            with pytest.raises(KeyboardInterrupt):
+                fit()
+            return time.perf_counter() - sent[0]
+    return run
 
 
 def _gaussian(theta, random_state):
@@ -97,54 +65,54 @@ class SlowLinear(LinearCriterion):
         return super().__call__(x)
 
 
-def test_tuner_fit_raises_and_stays_unfitted():
+def test_tuner_fit_raises_and_stays_unfitted(interrupted):
     criterion = SlowLinear([1.0, 0.0])
     criterion.delay = 0.01  # every training step is slow: the fit is running at the SIGINT
     tuner = BoltzmannTuner(LatentSampler(torch.nn.Identity(), latent_dim=2), criterion,
                            n_reference_samples=2000, random_state=0)
-    assert _interrupted(tuner.fit) < 3.0
+    assert interrupted(tuner.fit) < 3.0
     assert not hasattr(tuner, "beta_")
     with pytest.raises(NotFittedError):
         tuner.sample(2)
 
 
-def test_refitting_tuner_keeps_its_previous_fit():
+def test_refitting_tuner_keeps_its_previous_fit(interrupted):
     criterion = SlowLinear([1.0, 0.0])
     tuner = BoltzmannTuner(LatentSampler(torch.nn.Identity(), latent_dim=2), criterion,
                            n_reference_samples=2000, n_steps=300, random_state=0).fit()
     before = (tuner.beta_, tuner.kl_, tuner.sample(5, random_state=1))
     criterion.delay = 0.01
     tuner.set_params(kl_budget=2.0)
-    assert _interrupted(tuner.fit) < 3.0
+    assert interrupted(tuner.fit) < 3.0
     assert (tuner.beta_, tuner.kl_) == before[:2]
     np.testing.assert_array_equal(tuner.sample(5, random_state=1), before[2])
 
 
-def test_avo_fit_raises_and_stays_unfitted():
+def test_avo_fit_raises_and_stays_unfitted(interrupted):
     fitter = _avo(max_iter=5_000, n_jobs=1)
-    assert _interrupted(lambda: fitter.fit(X_AVO)) < 3.0
+    assert interrupted(lambda: fitter.fit(X_AVO)) < 3.0
     assert not hasattr(fitter, "proposal_")
 
 
-def test_refitting_avo_keeps_its_previous_fit():
+def test_refitting_avo_keeps_its_previous_fit(interrupted):
     fitter = _avo(max_iter=20).fit(X_AVO)
     theta = fitter.theta_.copy()
     fitter.set_params(max_iter=5_000)
-    assert _interrupted(lambda: fitter.fit(X_AVO)) < 3.0
+    assert interrupted(lambda: fitter.fit(X_AVO)) < 3.0
     np.testing.assert_array_equal(fitter.theta_, theta)
     assert len(fitter.history_) == 20
 
 
-def test_vae_fit_raises_and_is_not_fitted():
+def test_vae_fit_raises_and_is_not_fitted(interrupted):
     vae = VAE(max_epochs=100_000, batch_size=32, random_state=0)
-    assert _interrupted(lambda: vae.fit(X_VAE)) < 3.0
+    assert interrupted(lambda: vae.fit(X_VAE)) < 3.0
     with pytest.raises(NotFittedError):
         vae.sample(2)
 
 
-def test_classifier_fit_raises_and_is_not_fitted():
+def test_classifier_fit_raises_and_is_not_fitted(interrupted):
     clf = TorchClassifier(max_epochs=100_000, random_state=0)
     y = (X_VAE[:, 0] > 0).astype(int)
-    assert _interrupted(lambda: clf.fit(X_VAE, y)) < 3.0
+    assert interrupted(lambda: clf.fit(X_VAE, y)) < 3.0
     with pytest.raises(NotFittedError):
         clf.predict(X_VAE)

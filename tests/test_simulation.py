@@ -376,18 +376,13 @@ class WritesPidThenHangs:
 
 
 @needs_proc
-def test_ctrl_c_stops_a_timed_call_and_kills_its_simulation(tmp_path):
+def test_ctrl_c_stops_a_timed_call_and_kills_its_simulation(tmp_path, ctrl_c):
     pid_file = tmp_path / "pid"
-
-    def press_ctrl_c():
-        if _eventually(pid_file.exists, 60):
-            os.kill(os.getpid(), signal.SIGINT)
-
-    threading.Thread(target=press_ctrl_c, daemon=True).start()
-    start = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        simulate(WritesPidThenHangs(pid_file), [[0.0]], seed=0, timeout=300)
-    assert time.perf_counter() - start < 60
+    with ctrl_c(when=pid_file.exists) as sent:
+        with pytest.raises(KeyboardInterrupt):
+            res = simulate(WritesPidThenHangs(pid_file), [[0.0]], seed=0, timeout=300)
+            pytest.fail(f"simulate returned, recording {res.errors}")
+        assert time.perf_counter() - sent[0] < 10
     assert _eventually(lambda: not _running(int(pid_file.read_text())))
 
 
