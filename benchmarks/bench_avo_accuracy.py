@@ -98,7 +98,7 @@ def point_cases():
     yield "slcp600", slcp_simulator_batch, X, start, ident, m, se, {"max_iter": 600}
 
 
-def point_study(names, seeds, moment_step=0.0):
+def point_study(names, seeds, moment_step=0.0, polish_simulations="auto"):
     for name, sim, X, prop, ident, mle, se, *settings in point_cases():
         if name not in names:
             continue
@@ -108,7 +108,9 @@ def point_study(names, seeds, moment_step=0.0):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 f = AVOSimulatorFitter(sim, prop, vectorized=True, random_state=s,
-                                       moment_step=moment_step, **settings).fit(X)
+                                       moment_step=moment_step,
+                                       polish_simulations=polish_simulations,
+                                       **settings).fit(X)
             zs.append((ident(f.theta_) - mle) / se)
             sims.append(f.n_simulations_)
             conv.append(f.converged_)
@@ -202,12 +204,15 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", type=int, default=12)
     parser.add_argument("--moment-step", type=float, default=0.0,
                         help="AVOSimulatorFitter(moment_step=...) of the point fits")
+    parser.add_argument("--polish-simulations", default="auto",
+                        type=lambda v: v if v == "auto" else int(v),
+                        help="AVOSimulatorFitter(polish_simulations=...): 'auto' or an int")
     parser.add_argument("--cases", default="poisson,weinberg,gauss10,gk,slcp,slcp600,"
                         "source,moons,slcp_source")
     args = parser.parse_args()
     torch.set_num_threads(1)
     names = args.cases.split(",")
-    point_study(names, args.seeds, args.moment_step)
+    point_study(names, args.seeds, args.moment_step, args.polish_simulations)
     for name in SOURCE_TASKS:
         if name in names:
             source_study(name, args.seeds)

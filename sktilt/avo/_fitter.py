@@ -37,6 +37,8 @@ from ..simulation import (
 from ..metrics import MAX_PER_SAMPLE_MARGINAL
 from ._checks import FitQualityWarning, FitVerdict, location_drift, two_sample_tests
 from ._critics import PENALTIES, CriticObjective, critic_net, generator_values, run_critic
+from ._gaussian import GaussianProposalModule
+from ._polish import PolishSamples, polish_
 from ._resolution import ScaleFloor
 from ._simulated import SimulatedModelMixin
 from ._step import (
@@ -55,6 +57,10 @@ from ._step import (
 _WARM_UP_ROUNDS = 5
 # final_batch_size="auto" grows the batch to at most this many simulations.
 _AUTO_FINAL_BATCH = 1500
+# polish_simulations="auto": at most this many, and none below the minimum.
+_POLISH_MAX_AUTO, _POLISH_MIN_AUTO = 60_000, 2_000
+# The polish pools the simulations of the updates from this fraction of the fit on.
+_POLISH_FROM = 0.75
 # A moment step moves the location by at most this many proposal standard deviations
 # (Mahalanobis): a guard against an early, poorly determined regression.
 _MAX_MOMENT_SHIFT = 2.0
@@ -162,6 +168,25 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         features are few next to the simulations per update. Needs
         ``min_scale="auto"`` and a :class:`~sktilt.GaussianProposal`; ignored
         otherwise.
+    polish_simulations : int or "auto", default="auto"
+        Extra simulations of the final polish of a point fit (:mod:`sktilt.avo._polish`):
+        distribution features at 15 cut points per column are regressed on the
+        parameters (a quadratic model) from the simulations of the last quarter of the
+        updates and these extra ones, drawn around the fitted location at least
+        ``min_scale`` wide, and the location moves to where the features' mean meets
+        the observations' (the efficient method of moments, as the moment step but
+        with finer features, all the last quarter's simulations and a curved model).
+        ``"auto"``: a polish when ``moment_step > 0`` (the fit is then a
+        method-of-moments fit in its second half), topping the pooled simulations up to
+        ``max(0.4 p, 5) n_obs`` (``p`` features) with at most 60 000 extra; none under
+        2 000 in all. An integer polishes with that many extra simulations whatever
+        ``moment_step``; 0: no polish. Over 12 seeds with ``moment_step=0.5`` it took
+        the g-and-k from 1.47 to 1.05 MLE standard errors RMS (33 % to 83 % of fits
+        within 2 SE) and SLCP at 300 updates from 1.50 to 0.76 (25 % to 92 %); Poisson
+        and Weinberg stayed within 2 SE in every fit (0.74, 0.75 SE), the Gaussian
+        linear model went from 1.08 to 1.18 (17 % to 50 %). Without the moment step
+        it lost the Gaussian linear model (0.56 to 0.88 SE), hence only with it. Point fits only: a
+        :class:`~sktilt.GaussianProposal` with ``gamma > 0``.
     averaging : float in [0, 1), default=0.25
         Fraction of the last iterations whose ``psi`` are averaged into
         ``proposal_`` (Polyak-Ruppert), with weights growing as ``k^3`` over the
@@ -230,6 +255,9 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         The floor ``min_scale`` put on the proposal's standard deviations at the
         last update (``inf`` where the parameter showed no effect on the features,
         which keeps its spread); ``None`` with ``min_scale=None``.
+    polish_shift_ : ndarray of shape (n_params,) or None
+        How far the polish (``polish_simulations``) moved the location, in units of the
+        unconstrained parameters; ``None`` when there was no polish.
     two_sample_ : TwoSampleTest or None
         Energy-distance permutation test (:func:`sktilt.metrics.energy_test`) of up to
         2 000 observations (held out with ``validation_fraction``) against as many
@@ -298,6 +326,8 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         "min_scale": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"),
                       "array-like", None],
         "moment_step": [Interval(Real, 0, 1, closed="both")],
+        "polish_simulations": [StrOptions({"auto"}), Interval(Integral, 0, None,
+                                                              closed="left")],
         "averaging": [Interval(Real, 0, 1, closed="left")],
         "on_failure": [StrOptions({"drop", "raise"})],
         "max_failure_fraction": [Interval(Real, 0, 1, closed="both")],
@@ -313,10 +343,9 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
 
     def __init__(self, simulator, proposal, *, gamma=1.0, vectorized=False, summary=None,
                  n_critic=10, batch_size=128, final_batch_size="auto", max_iter=300, lr="auto",
-                 critic_lr=3e-3,
-                 hidden_layer_sizes=(64, 64), penalty="wgan-lp", gradient_penalty=10.0,
-                 baseline="optimal", min_scale="auto", moment_step=0.0, averaging=0.25,
-                 on_failure="drop",
+                 critic_lr=3e-3, hidden_layer_sizes=(64, 64), penalty="wgan-lp",
+                 gradient_penalty=10.0, baseline="optimal", min_scale="auto",
+                 moment_step=0.0, polish_simulations="auto", averaging=0.25, on_failure="drop",
                  max_failure_fraction=0.5, common_random_numbers=False,
                  validation_fraction=None, timeout=None, callbacks=None,
                  n_jobs=None, device="cpu", verbose=0, random_state=None):
@@ -337,6 +366,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         self.baseline = baseline
         self.min_scale = min_scale
         self.moment_step = moment_step
+        self.polish_simulations = polish_simulations
         self.averaging = averaging
         self.on_failure = on_failure
         self.max_failure_fraction = max_failure_fraction
@@ -379,6 +409,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                         entry.update(self._proposal_step(state, batch, it))
                         entry.update(self._critic_step(state, batch.features))
                     self._record_iteration(state, it, entry)
+                self._polish(state, summary)
         except SimulationError as exc:
             exc.history = state.history
             exc.proposal = clone(self.proposal).fitted(state.proposal)
@@ -417,6 +448,12 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         if expected is not None and expected != n_params:
             raise ValueError(f"The proposal has {n_params} parameters but the simulator "
                              f"expects n_parameters={expected}.")
+        if self.polish_simulations not in ("auto", 0) and (
+                self.gamma <= 0 or not isinstance(proposal, GaussianProposalModule)):
+            raise ValueError(f"polish_simulations={self.polish_simulations} polishes a point "
+                             "fit: it needs a GaussianProposal and gamma > 0 (got "
+                             f"{type(self.proposal).__name__}, gamma={self.gamma}); use 0 "
+                             "or 'auto'.")
         X_obs = self._features(X, summary)
         seed = draw_seed(self.random_state)
         root = np.random.SeedSequence(seed)
@@ -438,7 +475,8 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                          ScaleFloor(self.min_scale if proposal.floors_spread else None,
                                     n_params, X_obs.cpu().numpy()),
                          FailureLog(self.max_failure_fraction),
-                         max(1, int(round(self.averaging * self.max_iter))))
+                         max(1, int(round(self.averaging * self.max_iter))),
+                         polish=self._polish_samples(proposal, X_obs.cpu().numpy()))
 
     def _features(self, X, summary) -> torch.Tensor:
         if summary is not None:
@@ -484,6 +522,8 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         with torch.no_grad():
             z = state.proposal.to_unconstrained(torch.as_tensor(thetas[result.ok]))
         state.floor.observe(to_numpy(z), features.cpu().numpy())
+        if state.polish is not None and not first and it >= _POLISH_FROM * self.max_iter:
+            state.polish.add(to_numpy(z), features.cpu().numpy())
         return SimulatedBatch(thetas, result, features)
 
     def _warm_up(self, state: FitState, summary) -> None:
@@ -548,6 +588,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         module = state.proposal if state.averaged is None else state.averaged.module
         self.proposal_ = clone(self.proposal).fitted(module)
         self.theta_ = np.atleast_1d(self.proposal_.median())
+        self.polish_shift_ = state.polish_shift
         self.scale_floor_ = next((h["scale_floor"] for h in reversed(state.history)
                                   if "scale_floor" in h), None)
         self.summary_ = summary
@@ -561,6 +602,38 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         self.failure_messages_ = state.failures.messages
         self._obs_mean, self._obs_scale = X.mean(0), column_scale(X)
         self._score_seed = int(np.random.SeedSequence(state.seed).generate_state(1)[0])
+
+    def _polish_samples(self, proposal, X_obs: np.ndarray):
+        """The polish's sample collector when this fit is polished, else None."""
+        if self.polish_simulations == 0 or self.gamma <= 0 or not isinstance(
+                proposal, GaussianProposalModule):
+            return None
+        if self.polish_simulations == "auto" and self.moment_step == 0:
+            return None
+        return PolishSamples(X_obs)
+
+    def _polish(self, state: FitState, summary) -> None:
+        """:func:`._polish.polish_` on the proposal that ``_finalize`` will take."""
+        samples = state.polish
+        if samples is None:
+            return
+        n = (int(np.clip(samples.needed() - samples.n_samples, 0, _POLISH_MAX_AUTO))
+             if self.polish_simulations == "auto" else self.polish_simulations)
+        if self.polish_simulations == "auto" and samples.n_samples + n < _POLISH_MIN_AUTO:
+            return
+
+        def simulate_features(thetas):
+            result = self._simulate(thetas, np.random.SeedSequence(state.seed,
+                                                                    spawn_key=(11,)))
+            state.failures.record(thetas, result)
+            X = (self._features(result.X, summary).cpu().numpy() if result.ok.any()
+                 else None)
+            return result.ok, X
+
+        rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(10,)))
+        module = state.proposal if state.averaged is None else state.averaged.module
+        state.polish_shift = polish_(module, samples, state.floor.value(), n, rng,
+                                     simulate_features)
 
     def _check_fit(self, state: FitState, summary, X_check) -> None:
         """Two-sample check, location drift and resolution: ``converged_``, warnings."""

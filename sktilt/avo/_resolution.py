@@ -12,7 +12,7 @@ should move for the simulated features to meet the observed ones.
 
 from __future__ import annotations
 
-__all__ = ["DistributionFeatures", "ParameterResolution", "ScaleFloor"]
+__all__ = ["DistributionFeatures", "ParameterResolution", "ScaleFloor", "shrink_slopes"]
 
 import numpy as np
 
@@ -39,11 +39,13 @@ class DistributionFeatures:
     ----------
     X_obs : array of shape (n_obs, n_features)
         The observations (after any ``summary``).
+    quantiles : array of shape (n_cuts,), default=the seven octiles
+        Levels of the cut points, quantiles of each column of ``X_obs``.
     """
 
-    def __init__(self, X_obs: np.ndarray):
+    def __init__(self, X_obs: np.ndarray, quantiles: np.ndarray = _QUANTILES):
         X_obs = np.asarray(X_obs, dtype=float)
-        self.cuts = np.quantile(X_obs, _QUANTILES, axis=0)  # (7, p)
+        self.cuts = np.quantile(X_obs, quantiles, axis=0)  # (n_cuts, p)
         self.mean, self.scale = X_obs.mean(0), column_scale(X_obs)
         p = X_obs.shape[1]
         pairs = [(i, j) for i in range(p) for j in range(i + 1, p)][:_MAX_PAIRS]
@@ -172,7 +174,7 @@ class ParameterResolution:
         zz_inv, B, S_inv = model
         f_loc = self.f_sum / self.n + (loc - self.z_sum / self.n) @ B
         try:
-            B = _shrink_slopes(B, S_inv, B.shape[1] * zz_inv)
+            B = shrink_slopes(B, S_inv, B.shape[1] * zz_inv)
             precision = n_obs * B @ S_inv @ B.T + np.linalg.inv(cov)
             shift = np.linalg.solve(precision, n_obs * B @ S_inv @ (target - f_loc))
         except (np.linalg.LinAlgError, ValueError):
@@ -180,7 +182,7 @@ class ParameterResolution:
         return shift if np.all(np.isfinite(shift)) else np.zeros_like(loc)
 
 
-def _shrink_slopes(B: np.ndarray, S_inv: np.ndarray, noise: np.ndarray) -> np.ndarray:
+def shrink_slopes(B: np.ndarray, S_inv: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """Slopes ``B`` (k, p) shrunk by their evidence, direction by direction.
 
     The estimation noise of ``B`` adds ``noise = p (Z^T Z)^{-1}`` to ``B S^{-1} B^T``

@@ -25,6 +25,7 @@ from torch.optim.swa_utils import AveragedModel
 from .._training import CosineDecay, StepNet
 from ..gradients import linear_surrogate, per_sample_scores, score_function_gradient
 from ..simulation import FailureLog, SimulationResult
+from ._polish import PolishSamples
 from ._resolution import ScaleFloor
 
 # The proposal's learning rate decays to this fraction of lr over the fit (cosine).
@@ -163,6 +164,8 @@ class FitState:
     n_averaged: int
     averaged: AveragedModel | None = None
     history: list = field(default_factory=list)
+    polish: PolishSamples | None = None
+    polish_shift: np.ndarray | None = None
 
 
 def draw_and_simulate(proposal: nn.Module, n: int, rng: np.random.Generator,
