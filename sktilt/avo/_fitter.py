@@ -521,9 +521,10 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         features = self._features(result.X, summary)
         with torch.no_grad():
             z = state.proposal.to_unconstrained(torch.as_tensor(thetas[result.ok]))
-        state.floor.observe(to_numpy(z), features.cpu().numpy())
+        z, simulated = to_numpy(z), features.cpu().numpy()
+        state.floor.observe(z, simulated)
         if state.polish is not None and not first and it >= _POLISH_FROM * self.max_iter:
-            state.polish.add(to_numpy(z), features.cpu().numpy())
+            state.polish.add(z, simulated)
         return SimulatedBatch(thetas, result, features)
 
     def _warm_up(self, state: FitState, summary) -> None:
@@ -585,7 +586,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         state.history.append(entry)
 
     def _finalize(self, X, summary, state: FitState) -> None:
-        module = state.proposal if state.averaged is None else state.averaged.module
+        module = state.final_proposal()
         self.proposal_ = clone(self.proposal).fitted(module)
         self.theta_ = np.atleast_1d(self.proposal_.median())
         self.polish_shift_ = state.polish_shift
@@ -631,7 +632,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
             return result.ok, X
 
         rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(10,)))
-        module = state.proposal if state.averaged is None else state.averaged.module
+        module = state.final_proposal()
         state.polish_shift = polish_(module, samples, state.floor.value(), n, rng,
                                      simulate_features)
 

@@ -167,6 +167,10 @@ class FitState:
     polish: PolishSamples | None = None
     polish_shift: np.ndarray | None = None
 
+    def final_proposal(self) -> nn.Module:
+        """The proposal the fit returns: the averaged iterate once there is one."""
+        return self.proposal if self.averaged is None else self.averaged.module
+
 
 def draw_and_simulate(proposal: nn.Module, n: int, rng: np.random.Generator,
                       seed: np.random.SeedSequence, simulate, *,
