@@ -14,7 +14,7 @@ method of moments).
 from __future__ import annotations
 
 __all__ = ["LocalFeatureModel", "POLISH_QUANTILES", "PRIOR_SD", "PolishSamples",
-           "moment_location", "polish_", "polynomial_design"]
+           "curvature_shrinkage", "moment_location", "polish_", "polynomial_design"]
 
 from dataclasses import dataclass
 from itertools import combinations_with_replacement
@@ -48,12 +48,37 @@ def polynomial_design(u: np.ndarray, degree: int = 2) -> np.ndarray:
     return np.stack(columns, axis=1)
 
 
+def curvature_shrinkage(coef: np.ndarray, design_inv: np.ndarray, S_inv: np.ndarray,
+                        n_params: int) -> np.ndarray:
+    """Factors (n_terms,) on the coefficients: 1 up to the linear terms, and one
+    positive-part James-Stein factor ``max(0, 1 - dof / stat)`` on all higher terms.
+
+    ``stat`` is the Wald statistic of the higher terms over every feature (chi-squared
+    with ``dof`` = their number of coefficients when the model is linear). With many
+    parameters a quadratic model has many terms, and the noise of the unneeded ones
+    swamps the solve: on the 10-D Gaussian linear model (55 quadratic terms, 195
+    features) a polish from 1 standard error off ended 0.94 SE from the MLE with them
+    and 0.56 with this factor (about 0.03 there), while a curved g-and-k keeps what its
+    curvature needs (0.99 -> 0.89 SE; a linear model: 1.50).
+    """
+    higher = slice(1 + n_params, None)
+    C = coef[higher]
+    scale = np.ones(len(coef))
+    if C.size == 0:
+        return scale
+    stat = np.trace(S_inv @ C.T @ np.linalg.pinv(design_inv[higher, higher],
+                                                  hermitian=True) @ C)
+    scale[higher] = max(0.0, 1.0 - C.size / stat) if stat > 0 else 0.0
+    return scale
+
+
 @dataclass
 class LocalFeatureModel:
     """Mean features as a quadratic function of the window coordinate ``u``.
 
     ``features = polynomial_design(u) coef + e``, ``e ~ N(0, S)``, fitted by least
-    squares on simulations at ``z = centre + W u``, ``u ~ N(0, I)``.
+    squares on simulations at ``z = centre + W u``, ``u ~ N(0, I)``, its terms above
+    the linear ones shrunk by :func:`curvature_shrinkage`.
     """
 
     coef: np.ndarray  # (n_terms, p)
@@ -67,9 +92,11 @@ class LocalFeatureModel:
         D = polynomial_design(u, degree)
         coef, *_ = np.linalg.lstsq(D, features, rcond=None)
         R = features - D @ coef
-        S = R.T @ R / max(1, len(u) - D.shape[1])
-        return cls(coef, np.linalg.pinv(S, hermitian=True),
-                   np.linalg.pinv(D.T @ D, hermitian=True), u.shape[1], degree)
+        S_inv = np.linalg.pinv(R.T @ R / max(1, len(u) - D.shape[1]), hermitian=True)
+        design_inv = np.linalg.pinv(D.T @ D, hermitian=True)
+        scale = curvature_shrinkage(coef, design_inv, S_inv, u.shape[1])
+        return cls(coef * scale[:, None], S_inv, design_inv * np.outer(scale, scale),
+                   u.shape[1], degree)
 
     def mean(self, v: np.ndarray) -> np.ndarray:
         return polynomial_design(v[None], self.degree)[0] @ self.coef
