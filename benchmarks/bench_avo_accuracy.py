@@ -98,17 +98,18 @@ def point_cases():
     yield "slcp600", slcp_simulator_batch, X, start, ident, m, se, {"max_iter": 600}
 
 
-def point_study(names, seeds, moment_step=0.0, polish_simulations="auto"):
+def point_study(names, seeds, moment_step=None, polish_simulations="auto"):
     for name, sim, X, prop, ident, mle, se, *settings in point_cases():
         if name not in names:
             continue
         settings = settings[0] if settings else {}
         zs, sims, conv, t0 = [], [], [], time.perf_counter()
         for s in range(seeds):
+            if moment_step is not None:
+                settings = {**settings, "moment_step": moment_step}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 f = AVOSimulatorFitter(sim, prop, vectorized=True, random_state=s,
-                                       moment_step=moment_step,
                                        polish_simulations=polish_simulations,
                                        **settings).fit(X)
             zs.append((ident(f.theta_) - mle) / se)
@@ -202,8 +203,9 @@ def source_study(name, seeds):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=12)
-    parser.add_argument("--moment-step", type=float, default=0.0,
-                        help="AVOSimulatorFitter(moment_step=...) of the point fits")
+    parser.add_argument("--moment-step", type=float, default=None,
+                        help="AVOSimulatorFitter(moment_step=...) of the point fits "
+                        "(default: the fitter's; 0 is the paper's algorithm)")
     parser.add_argument("--polish-simulations", default="auto",
                         type=lambda v: v if v == "auto" else int(v),
                         help="AVOSimulatorFitter(polish_simulations=...): 'auto' or an int")

@@ -11,6 +11,8 @@ from sktilt import AVOSimulatorFitter, FlowProposal, GaussianProposal
 from sktilt.avo._polish import (
     PRIOR_SD,
     LocalFeatureModel,
+    PolishSamples,
+    curvature_shrinkage,
     moment_location,
     polynomial_design,
 )
@@ -52,6 +54,53 @@ def test_moment_location_recovers_a_curved_model_where_a_linear_one_is_biased():
     linear, _ = moment_location(LocalFeatureModel.fit(u, F, degree=1),
                                 np.array([(1 + 0.6) ** 2]), 10_000)
     assert abs(linear[0] - 0.6) > 0.2
+
+
+def test_curvature_shrinkage_drops_noise_curvature_and_keeps_real_curvature():
+    # the factor is max(0, 1 - dof / Wald statistic) on the quadratic block: about 0 when
+    # the features are linear in u (the statistic is chi-squared with dof degrees), about
+    # 1 when the curvature stands far above its noise
+    rng = np.random.default_rng(3)
+    k, p, n = 3, 20, 20_000
+    u = rng.standard_normal((n, k))
+    B = rng.normal(size=(k, p))
+    linear = u @ B + rng.standard_normal((n, p))
+    curved = linear + 0.5 * (u[:, :1] ** 2)
+    factors = []
+    for F in (linear, curved):
+        D = polynomial_design(u)
+        coef, *_ = np.linalg.lstsq(D, F, rcond=None)
+        R = F - D @ coef
+        S_inv = np.linalg.inv(R.T @ R / (n - D.shape[1]))
+        scale = curvature_shrinkage(coef, np.linalg.inv(D.T @ D), S_inv, k)
+        np.testing.assert_array_equal(scale[:1 + k], 1.0)  # constant and slopes untouched
+        assert np.all(scale[1 + k:] == scale[-1])  # one factor on the whole block
+        factors.append(scale[-1])
+    assert factors[0] < 0.3
+    assert factors[1] > 0.95
+
+
+def test_the_polish_of_a_10d_gaussian_location_meets_the_mle():
+    # sbibm's Gaussian linear model (x = theta + N(0, 0.1 I), 10-D, MLE the mean): from 1
+    # standard error off, polishes on 60 000 simulations in a 3-SE window end within the
+    # MLE's standard error (0.59 SE RMS over these 4 seeds). Without the shrinkage of the
+    # 55 quadratic terms (factor 1) the same solves end 1.01 SE RMS off
+    from sktilt.datasets import gaussian_linear_mle, gaussian_linear_simulator_batch
+
+    X = gaussian_linear_simulator_batch(np.tile(np.linspace(-1, 1, 10), (1000, 1)),
+                                        np.random.default_rng(7))
+    mle, se = gaussian_linear_mle(X)
+    errors = []
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        start = mle + se * rng.standard_normal(10)
+        window = np.diag(3 * se)
+        z = start + rng.standard_normal((60_000, 10)) @ window
+        samples = PolishSamples(X)
+        samples.add(z, gaussian_linear_simulator_batch(z, rng))
+        errors.append((start + samples.shift(start, window) - mle) / se)
+    assert np.sqrt(np.mean(np.square(errors))) < 0.8
+    assert np.all(np.abs(errors) < 2.5)
 
 
 def normal_simulator_batch(thetas, random_state):
