@@ -170,12 +170,13 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         otherwise.
     polish_simulations : int or "auto", default="auto"
         Extra simulations of the final polish of a point fit (:mod:`sktilt.avo._polish`):
-        distribution features at 15 cut points per column are regressed on the
-        parameters (a quadratic model) from the simulations of the last quarter of the
-        updates and these extra ones, drawn around the fitted location at least
-        ``min_scale`` wide, and the location moves to where the features' mean meets
-        the observations' (the efficient method of moments, as the moment step but
-        with finer features, all the last quarter's simulations and a curved model).
+        distribution features at 17 cut points per column (deciles and tail levels out
+        to 0.5 %) are regressed on the parameters (a quadratic model) from the
+        simulations of the last quarter of the updates and these extra ones, drawn
+        around the fitted location at least ``min_scale`` wide, and the location moves
+        to where the features' mean meets the observations' (the efficient method of
+        moments, as the moment step but with finer features, all the last quarter's
+        simulations and a curved model).
         ``"auto"``: a polish when ``moment_step > 0`` (the fit is then a
         method-of-moments fit in its second half), topping the pooled simulations up to
         ``max(0.4 p, 5) n_obs`` (``p`` features) with at most 60 000 extra; none under
@@ -184,14 +185,12 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         shrunk by their evidence (:func:`~sktilt.avo._polish.curvature_shrinkage`). Over
         12 seeds with ``moment_step=0.5``, without and with the polish (MLE standard
         errors RMS, share of fits with every parameter within 2 SE): g-and-k 1.47 to
-        1.31 (33 % to 83 %), SLCP at 300 updates 1.50 to 0.69 (25 % to 100 %), the 10-D
-        Gaussian linear model 1.08 to 0.61 (17 % to 100 %), Poisson 0.69 to 0.66 and
-        Weinberg 0.54 to 0.99 (100 % to 92 %). Not yet robust: on a g-and-k with 3 000
-        observations (22 500 pooled simulations, no extra) it moved 2 of 4 fits that the
-        moment step had left within 2 SE to 2.5-2.9 SE, hence moment_step is 0 by default. Without
-        the moment step it lost the Gaussian linear model (0.56 to 0.88 SE), hence only
-        with it. Point fits only: a :class:`~sktilt.GaussianProposal` with
-        ``gamma > 0``.
+        1.23 (33 % to 83 %), SLCP at 300 updates 1.50 to 0.50 (25 % to 100 %), the 10-D
+        Gaussian linear model 1.08 to 0.55 (17 % to 100 %), Poisson 0.69 to 0.79 and
+        Weinberg 0.54 to 0.70 (100 % both; 206 000 simulations each, 23 500 of them the
+        polish's). Without the moment step it lost the Gaussian linear model (0.56 to
+        0.88 SE, with an earlier version), hence only with it. Point fits only: a
+        :class:`~sktilt.GaussianProposal` with ``gamma > 0``.
     averaging : float in [0, 1), default=0.25
         Fraction of the last iterations whose ``psi`` are averaged into
         ``proposal_`` (Polyak-Ruppert), with weights growing as ``k^3`` over the

@@ -103,6 +103,28 @@ def test_the_polish_of_a_10d_gaussian_location_meets_the_mle():
     assert np.all(np.abs(errors) < 2.5)
 
 
+def test_the_polish_sees_the_g_and_k_tail_weight_through_tail_cut_points():
+    # ELFI's g-and-k, 3 000 observations, MLE by quantile inversion: from 1 SE off, polishes
+    # on 120 000 simulations in a 3-SE window end within the MLE's standard error on all
+    # four parameters (0.68 SE RMS over these 4 seeds). With 15 evenly spaced cut points
+    # instead of the tail levels they end 1.26 SE RMS off (worst 2.85, in k)
+    from sktilt.datasets import GK_TRUE_THETA, gk_mle, gk_simulator_batch
+
+    X = gk_simulator_batch(np.tile(GK_TRUE_THETA, (3000, 1)), np.random.default_rng(11))
+    mle, se = gk_mle(X)
+    errors = []
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        start = mle + se * rng.standard_normal(4)
+        window = np.diag(3 * se)
+        z = start + rng.standard_normal((120_000, 4)) @ window
+        samples = PolishSamples(X)
+        samples.add(z, gk_simulator_batch(z, rng))
+        errors.append((start + samples.shift(start, window) - mle) / se)
+    assert np.sqrt(np.mean(np.square(errors))) < 0.9
+    assert np.all(np.abs(errors) < 2.5)
+
+
 def normal_simulator_batch(thetas, random_state):
     """x = theta_0 + theta_1 N(0, 1): a location and a spread."""
     thetas = np.asarray(thetas, dtype=float)
