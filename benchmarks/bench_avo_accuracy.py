@@ -103,10 +103,10 @@ def point_study(names, seeds, moment_step=None, polish_simulations="auto"):
         if name not in names:
             continue
         settings = settings[0] if settings else {}
+        if moment_step is not None:
+            settings = {**settings, "moment_step": moment_step}
         zs, sims, conv, t0 = [], [], [], time.perf_counter()
         for s in range(seeds):
-            if moment_step is not None:
-                settings = {**settings, "moment_step": moment_step}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 f = AVOSimulatorFitter(sim, prop, vectorized=True, random_state=s,
