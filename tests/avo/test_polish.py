@@ -80,6 +80,21 @@ def test_curvature_shrinkage_drops_noise_curvature_and_keeps_real_curvature():
     assert factors[1] > 0.95
 
 
+def polish_errors(X, simulator_batch, mle, se, n_sim, seeds=range(4)):
+    """Errors (in MLE standard errors) of polishes started 1 SE off the MLE, each on
+    ``n_sim`` simulations in a window 3 SE wide, one row per seed."""
+    errors = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        start = mle + se * rng.standard_normal(len(mle))
+        window = np.diag(3 * se)
+        z = start + rng.standard_normal((n_sim, len(mle))) @ window
+        samples = PolishSamples(X)
+        samples.add(z, simulator_batch(z, rng))
+        errors.append((start + samples.shift(start, window) - mle) / se)
+    return np.array(errors)
+
+
 def test_the_polish_of_a_10d_gaussian_location_meets_the_mle():
     # sbibm's Gaussian linear model (x = theta + N(0, 0.1 I), 10-D, MLE the mean): from 1
     # standard error off, polishes on 60 000 simulations in a 3-SE window end within the
@@ -90,15 +105,7 @@ def test_the_polish_of_a_10d_gaussian_location_meets_the_mle():
     X = gaussian_linear_simulator_batch(np.tile(np.linspace(-1, 1, 10), (1000, 1)),
                                         np.random.default_rng(7))
     mle, se = gaussian_linear_mle(X)
-    errors = []
-    for seed in range(4):
-        rng = np.random.default_rng(seed)
-        start = mle + se * rng.standard_normal(10)
-        window = np.diag(3 * se)
-        z = start + rng.standard_normal((60_000, 10)) @ window
-        samples = PolishSamples(X)
-        samples.add(z, gaussian_linear_simulator_batch(z, rng))
-        errors.append((start + samples.shift(start, window) - mle) / se)
+    errors = polish_errors(X, gaussian_linear_simulator_batch, mle, se, 60_000)
     assert np.sqrt(np.mean(np.square(errors))) < 0.8
     assert np.all(np.abs(errors) < 2.5)
 
@@ -112,15 +119,7 @@ def test_the_polish_sees_the_g_and_k_tail_weight_through_tail_cut_points():
 
     X = gk_simulator_batch(np.tile(GK_TRUE_THETA, (3000, 1)), np.random.default_rng(11))
     mle, se = gk_mle(X)
-    errors = []
-    for seed in range(4):
-        rng = np.random.default_rng(seed)
-        start = mle + se * rng.standard_normal(4)
-        window = np.diag(3 * se)
-        z = start + rng.standard_normal((120_000, 4)) @ window
-        samples = PolishSamples(X)
-        samples.add(z, gk_simulator_batch(z, rng))
-        errors.append((start + samples.shift(start, window) - mle) / se)
+    errors = polish_errors(X, gk_simulator_batch, mle, se, 120_000)
     assert np.sqrt(np.mean(np.square(errors))) < 0.9
     assert np.all(np.abs(errors) < 2.5)
 
