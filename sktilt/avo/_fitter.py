@@ -55,8 +55,12 @@ from ._step import (
 # Critic steps before the first proposal update, in units of n_critic: the critic
 # first learns the initial proposal's data.
 _WARM_UP_ROUNDS = 5
-# final_batch_size="auto" grows the batch to at most this many simulations.
-_AUTO_FINAL_BATCH = 1500
+# final_batch_size="auto" grows the batch to at most this many simulations, and in a
+# polished fit to at least the lower one: the polish regresses the last quarter's
+# simulations, which travel with the location. g-and-k with 1 000 observations (12
+# seeds): 128 per update (9 600 pooled, 15 000 with the top-up) left it 1.48 SE RMS off,
+# 67 % of fits within 2 SE; 1 000 per update, 0.76 SE and 100 % (127 000 simulations).
+_AUTO_FINAL_BATCH, _AUTO_FINAL_BATCH_POLISHED = 1500, 1000
 # polish_simulations="auto": at most this many, and none below the minimum.
 _POLISH_MAX_AUTO, _POLISH_MIN_AUTO = 60_000, 2_000
 # The polish pools the simulations of the updates from this fraction of the fit on.
@@ -112,7 +116,11 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         updates. The precision of the fit is that of the observations only when the
         simulations per update carry comparable information: ``"auto"`` is
         ``clip(n_obs // 10, batch_size, 1500)`` (about 170 000 simulations in all for
-        20 000 observations).
+        20 000 observations), and at least 1 000 in a polished fit
+        (``polish_simulations``), whose polish regresses the last quarter's
+        simulations: on a g-and-k with 1 000 observations 128 per update left it 1.48
+        MLE standard errors RMS off (67 % of 12 fits within 2 SE), 1 000 per update
+        0.76 (100 %).
     max_iter : int, default=300
         Proposal updates.
     lr : float or "auto", default="auto"
@@ -150,7 +158,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         (:class:`~sktilt.avo.ScaleFloor`): below the data's resolution the location
         gradient loses its signal and the location freezes. ``None`` lets ``gamma``
         collapse the proposal, as in the paper. A floor never widens a proposal.
-    moment_step : float in [0, 1], default=0.0
+    moment_step : float in [0, 1], default=0.5
         Fraction of a second-order location step taken after each update of the
         second half of the fit (:meth:`~sktilt.avo.ParameterResolution.kalman_shift`):
         the regression behind ``min_scale="auto"`` of distribution features (the
@@ -158,16 +166,17 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         parameters says where the location should be for the simulated features to
         meet the observed ones; with the proposal as prior, the step moves only
         along directions the data pin (ensemble Kalman inversion). It travels ridges
-        along which score-function steps, scaled by a tight proposal, stall. Over 12
-        seeds, 0.5 took g-and-k from RMS 9.75 to 1.47 MLE standard errors, Poisson
-        from 1.20 to 0.69, Weinberg from 0.77 to 0.54 and SLCP (600 updates) from
-        1.11 to 0.96, but the 10-D Gaussian linear model from 0.56 to 1.08: with
-        115 features and 128 simulations per update the features' weighting matrix
-        is too noisy. Hence off by default (the paper's algorithm); try 0.5 when a
-        fit stalls on a ridge (``converged_`` false, a marginal misfit) and the
-        features are few next to the simulations per update. Needs
-        ``min_scale="auto"`` and a :class:`~sktilt.GaussianProposal`; ignored
-        otherwise.
+        along which score-function steps, scaled by a tight proposal, stall, and
+        makes the second half a method-of-moments fit that the polish
+        (``polish_simulations``) finishes. 0 is the paper's algorithm. Over 12 seeds
+        (MLE standard errors RMS, share of fits with every parameter within 2 SE),
+        0.5 and its polish against 0: g-and-k 0.72 (100 %) against 9.75 (0 %), SLCP
+        0.52 (100 %) against 1.42 (42 %), the 10-D Gaussian linear model 0.56 (92 %)
+        against 0.56 (100 %), Poisson 0.79 (100 %) against 1.20 (92 %), Weinberg 0.71
+        (100 %) against 0.77 (100 %). Without the polish the moment step loses the
+        Gaussian linear model (1.08 SE, 17 %: its 115 features are noisy slopes at 128
+        simulations per update), so set both or neither. Needs ``min_scale="auto"``
+        and a :class:`~sktilt.GaussianProposal`; ignored otherwise.
     polish_simulations : int or "auto", default="auto"
         Extra simulations of the final polish of a point fit (:mod:`sktilt.avo._polish`):
         distribution features at 17 cut points per column (deciles and tail levels out
@@ -179,17 +188,21 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         simulations and a curved model).
         ``"auto"``: a polish when ``moment_step > 0`` (the fit is then a
         method-of-moments fit in its second half), topping the pooled simulations up to
-        ``max(0.4 p, 5) n_obs`` (``p`` features) with at most 60 000 extra; none under
-        2 000 in all. An integer polishes with that many extra simulations whatever
-        ``moment_step``; 0: no polish. The quadratic model's curvature terms are
-        shrunk by their evidence (:func:`~sktilt.avo._polish.curvature_shrinkage`). Over
-        12 seeds with ``moment_step=0.5``, without and with the polish (MLE standard
-        errors RMS, share of fits with every parameter within 2 SE): g-and-k 1.47 to
-        1.23 (33 % to 83 %), SLCP at 300 updates 1.50 to 0.50 (25 % to 100 %), the 10-D
-        Gaussian linear model 1.08 to 0.55 (17 % to 100 %), Poisson 0.69 to 0.79 and
-        Weinberg 0.54 to 0.70 (100 % both; 206 000 simulations each, 23 500 of them the
-        polish's). Without the moment step it lost the Gaussian linear model (0.56 to
-        0.88 SE, with an earlier version), hence only with it. Point fits only: a
+        ``max(n_terms, 0.3 p) n_obs`` (``n_terms = (k + 1)(k + 2) / 2`` terms of the
+        quadratic model in ``k`` parameters, ``p`` features: the model's noise is then
+        about the data's) with at most 60 000 extra; none under 2 000 in all. An integer
+        polishes with that many extra simulations whatever ``moment_step``; 0: no
+        polish. The quadratic model's curvature terms are shrunk by their evidence
+        (:func:`~sktilt.avo._polish.curvature_shrinkage`). Over 12 seeds at the
+        defaults (MLE standard errors RMS, share of fits with every parameter within
+        2 SE): g-and-k 0.72 (100 %; 60 000 extra simulations), SLCP 0.52 (100 %), the
+        10-D Gaussian linear model 0.56 (92 %), Poisson 0.79 and Weinberg 0.71 (100 %
+        both; 7 500 extra for Weinberg); without the polish the moment step alone gave
+        1.47, 1.50, 1.08, 0.69 and 0.54 (33, 25, 17, 100 and 100 %; measured before the
+        polished fits' floor on ``final_batch_size``). For an expensive simulator the
+        extra simulations are a cost: set an integer, or 0. Without the
+        moment step it lost the Gaussian linear model (0.56 to 0.88 SE, with an earlier
+        version), hence ``"auto"`` polishes only with it. Point fits only: a
         :class:`~sktilt.GaussianProposal` with ``gamma > 0``.
     averaging : float in [0, 1), default=0.25
         Fraction of the last iterations whose ``psi`` are averaged into
@@ -349,7 +362,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                  n_critic=10, batch_size=128, final_batch_size="auto", max_iter=300, lr="auto",
                  critic_lr=3e-3, hidden_layer_sizes=(64, 64), penalty="wgan-lp",
                  gradient_penalty=10.0, baseline="optimal", min_scale="auto",
-                 moment_step=0.0, polish_simulations="auto", averaging=0.25, on_failure="drop",
+                 moment_step=0.5, polish_simulations="auto", averaging=0.25, on_failure="drop",
                  max_failure_fraction=0.5, common_random_numbers=False,
                  validation_fraction=None, timeout=None, callbacks=None,
                  n_jobs=None, device="cpu", verbose=0, random_state=None):
@@ -497,9 +510,10 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                         vectorized=self.vectorized, n_features=self.n_features_in_,
                         on_failure=self.on_failure, timeout=self.timeout)
 
-    def _batch_at(self, it: int, n_obs: int) -> int:
+    def _batch_at(self, it: int, n_obs: int, polished: bool) -> int:
         """Simulations at update ``it`` (see ``final_batch_size``)."""
-        final = (int(np.clip(n_obs // 10, self.batch_size, _AUTO_FINAL_BATCH))
+        low = max(self.batch_size, _AUTO_FINAL_BATCH_POLISHED if polished else 0)
+        final = (int(np.clip(n_obs // 10, low, _AUTO_FINAL_BATCH))
                  if self.final_batch_size == "auto" else max(self.final_batch_size,
                                                              self.batch_size))
         t = np.clip((it - self.max_iter / 2) / (self.max_iter / 4), 0.0, 1.0)
@@ -512,9 +526,9 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         A first batch where every simulation failed is a configuration error, reported
         as such rather than as a failure rate.
         """
+        batch = self._batch_at(it, len(state.X_obs), state.polish is not None)
         thetas, result = draw_and_simulate(
-            state.proposal, self._batch_at(it, len(state.X_obs)), state.theta_rng,
-            state.sim_root.spawn(1)[0],
+            state.proposal, batch, state.theta_rng, state.sim_root.spawn(1)[0],
             self._simulate, common_random_numbers=self.common_random_numbers)
         if first:
             check_simulator_configuration(result, state.proposal.n_parameters,
@@ -622,7 +636,9 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         samples = state.polish
         if samples is None:
             return
-        n = (int(np.clip(samples.needed() - samples.n_samples, 0, _POLISH_MAX_AUTO))
+        module = state.final_proposal()
+        needed = samples.needed(module.n_parameters)
+        n = (int(np.clip(needed - samples.n_samples, 0, _POLISH_MAX_AUTO))
              if self.polish_simulations == "auto" else self.polish_simulations)
         if self.polish_simulations == "auto" and samples.n_samples + n < _POLISH_MIN_AUTO:
             return
@@ -636,7 +652,6 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
             return result.ok, X
 
         rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(10,)))
-        module = state.final_proposal()
         state.polish_shift = polish_(module, samples, state.floor.value(), n, rng,
                                      simulate_features)
 

@@ -33,10 +33,12 @@ from ._resolution import DistributionFeatures, shrink_slopes
 POLISH_QUANTILES = np.array([0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
                              0.8, 0.9, 0.95, 0.975, 0.99, 0.995])
 _GAUSS_NEWTON_STEPS = 5
-# The solve's prior: N(0, PRIOR_SD^2 I) in window units. Weak, so that a window narrower
-# than the distance to go does not hold the location back; it keeps a direction the
-# features do not pin in place.
-PRIOR_SD = 3.0
+# The solve's prior: N(0, PRIOR_SD^2 I) in window units. It keeps a direction the
+# features barely pin in place: at 3, Weinberg's ridge drifted to the window's edge and
+# took c 2-2.6 SE off in 3 of 12 fits (12 seeds: 1.23 SE RMS at 3, 0.71 at 1.5; with
+# 5 000 observations 0.69 and 0.60). A pinned direction (data precision about 9 for a
+# window of 3 SE) keeps 95 % of its step.
+PRIOR_SD = 1.5
 # The solve stays within this many window standard deviations (where the model was fitted).
 _MAX_RADIUS = 2.5
 
@@ -127,7 +129,7 @@ def moment_location(model: LocalFeatureModel, target: np.ndarray, n_obs: int,
     """Where the model's features meet ``target`` (the observations' mean features).
 
     Gauss-Newton on ``n_obs (target - m(v))^T S^-1 (target - m(v)) + |v|^2 / PRIOR_SD^2``:
-    the efficient method of moments, with a weak prior ``N(0, PRIOR_SD^2 I)`` so that a
+    the efficient method of moments, with a prior ``N(0, PRIOR_SD^2 I)`` so that a
     direction the features do not pin stays where it was. Kept within
     :data:`_MAX_RADIUS` of the window's centre, where the model was fitted.
 
@@ -177,11 +179,16 @@ class PolishSamples:
     def n_samples(self) -> int:
         return sum(len(z) for z in self._z)
 
-    def needed(self) -> int:
-        """Simulations for slopes well above their noise and a simulation noise well
-        below the data's: ``max(0.4 p n_obs, 5 n_obs)``, ``p`` features (signal-to-noise
-        ``n_sim w^2 / (p n_obs)``, about 3.6 for a window ``w`` of 3 standard errors)."""
-        return int(max(0.4 * self.features.n_features, 5.0) * self.n_obs)
+    def needed(self, n_params: int) -> int:
+        """Simulations for a model as precise as the data and slopes above their
+        noise: ``max(n_terms, 0.3 p) n_obs`` for ``n_terms`` terms of the quadratic
+        model in ``n_params`` parameters and ``p`` features. Averaged over its window,
+        the fitted mean's variance is ``n_terms / n_sim`` of one simulation's, the
+        observations' ``1 / n_obs``; the slopes' signal-to-noise is
+        ``n_sim w^2 / (p n_obs)``, about 2.7 at ``0.3 p`` for a window ``w`` of 3
+        standard errors."""
+        n_terms = (n_params + 1) * (n_params + 2) // 2
+        return int(max(n_terms, 0.3 * self.features.n_features) * self.n_obs)
 
     def add(self, z: np.ndarray, X: np.ndarray) -> None:
         """One batch: parameters ``z`` (m, k) and their simulated data ``X`` (m, n_features)."""
