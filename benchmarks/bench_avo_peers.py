@@ -1,7 +1,7 @@
 """AVO against rejection ABC and sbi's NLE at the same simulation budget.
 
 Run: ``python benchmarks/bench_avo_peers.py [--seeds 3] [--peers abc,sbi]`` from
-``benchmarks/`` (about 30 minutes for 3 seeds on the three default cases, one thread).
+``benchmarks/`` (about 25 minutes for 3 seeds on the three default cases, one thread).
 
 The budget is AVO's own count of single-observation simulations
 (``AVOSimulatorFitter.n_simulations_``) on each problem of ``bench_avo_accuracy.py``;
@@ -19,9 +19,9 @@ peers draw parameters from AVO's starting proposal (the same prior knowledge):
   vector ``x`` and its NSF for scalar ``x`` (a 1-D MAF is an affine, i.e. Gaussian,
   conditional density; sbi's NSF handles scalar ``x`` with a spline conditioned on
   ``theta``). Training: batches of 500, sbi's early stopping, capped at
-  ``_SBI_TRAIN_SAMPLES`` training examples in total (sbi counts 11 epochs of 157 000
-  examples on poisson, 45 of 35 600 on gauss10, 14 of 115 000 on gk; 1.5-3 minutes a
-  fit on one thread). Integer data (Poisson) are dequantized
+  ``_SBI_TRAIN_SAMPLES`` training examples in total (at the present defaults' budgets
+  sbi counts 10 epochs on poisson and gk, 15 on gauss10; 1-3 minutes a fit on one
+  thread). Integer data (Poisson) are dequantized
   with U[0, 1) noise, on training and observed ``x`` alike, so the flow has a density.
   The learnt likelihood then sees all ``n_obs`` iid observations at once (sbi sums the
   log-likelihood over iid trials), and the estimate is the MAP of that NLE posterior,
