@@ -187,7 +187,7 @@ class PolishSamples:
         observations' ``1 / n_obs``; the slopes' signal-to-noise is
         ``n_sim w^2 / (p n_obs)``, about 2.7 at ``0.3 p`` for a window ``w`` of 3
         standard errors."""
-        n_terms = (n_params + 1) * (n_params + 2) // 2
+        n_terms = polynomial_design(np.zeros((1, n_params))).shape[1]
         return int(max(n_terms, 0.3 * self.features.n_features) * self.n_obs)
 
     def add(self, z: np.ndarray, X: np.ndarray) -> None:
