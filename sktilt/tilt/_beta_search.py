@@ -35,6 +35,7 @@ from ._reference import (
     resolvable_beta,
     tilted_moments,
 )
+from ._constraints import ConstraintStatistics, MultiplierSteering
 from ._sampling import FlowStatistics
 
 # Training steps between two beta updates.
@@ -130,6 +131,11 @@ class BetaFit:
         The importance-sampling reference at the same beta, from base samples.
     diagnostics : ImportanceDiagnostics or None
         The flow's draws as an importance sample of the exact tilt at that beta.
+    constraints : ConstraintStatistics or None
+        ``E_q f``, ``E_q g_j`` and the multipliers of a constrained fit (there ``stats``
+        describe the Lagrangian criterion ``h``).
+    constraints_met : bool
+        Whether every constraint was met at this evaluation.
     state : dict
         The flow's ``state_dict``.
     steps : int
@@ -141,6 +147,8 @@ class BetaFit:
     state: dict
     steps: int = 0
     diagnostics: ImportanceDiagnostics | None = None
+    constraints: ConstraintStatistics | None = None
+    constraints_met: bool = True
 
     @property
     def beta(self) -> float:
@@ -152,11 +160,21 @@ class BetaFit:
 
     def record(self) -> dict:
         """One entry of ``BoltzmannTuner.history_``."""
-        return {**asdict(self.stats), "steps": self.steps, "reference_kl": self.reference.kl,
-                "reference_criterion_mean": self.reference.criterion_mean,
-                "reference_ess": self.reference.ess,
-                "pareto_k": self.diagnostics.pareto_k,
-                "reweighted_criterion_mean": self.diagnostics.criterion_mean}
+        record = {**asdict(self.stats), "steps": self.steps,
+                  "reference_kl": self.reference.kl,
+                  "reference_criterion_mean": self.reference.criterion_mean,
+                  "reference_ess": self.reference.ess,
+                  "pareto_k": self.diagnostics.pareto_k,
+                  "reweighted_criterion_mean": self.diagnostics.criterion_mean}
+        if self.constraints is not None:  # stats are of h = f + nu . g: f's own moments
+            c = self.constraints
+            record.update(lagrangian_mean=record["criterion_mean"],
+                          criterion_mean=c.criterion_mean,
+                          criterion_mean_se=c.criterion_mean_se,
+                          constraint_values=c.means.tolist(),
+                          constraint_multipliers=(self.beta * c.nu).tolist(),
+                          constraints_met=self.constraints_met)
+        return record
 
 
 @dataclass
@@ -179,7 +197,8 @@ class SearchResult:
             return fitted[-1]
         sound = [fit for fit in fitted
                  if not fit.diagnostics.under_fits(fit.stats.criterion_mean_se)]
-        return min(sound or fitted, key=lambda fit: fit.gap(budget))
+        met = [fit for fit in sound or fitted if fit.constraints_met]
+        return min(met or sound or fitted, key=lambda fit: fit.gap(budget))
 
 
 def _chunk_moments(net: StepNet, n: int) -> tuple[float, float]:
@@ -196,6 +215,7 @@ def run_budget_search(net: StepNet, evaluate: Callable[[float], tuple],
                       max_evaluations: int, tol: float, beta_max: float = 1e4,
                       min_steps: int = 0,
                       start_beta: float = 0.0,
+                      steering: MultiplierSteering | None = None,
                       log: Callable[[str], None] | None = None) -> SearchResult:
     """Train ``net``'s flow while steering beta to ``KL = budget`` (see the module docstring).
 
@@ -206,6 +226,11 @@ def run_budget_search(net: StepNet, evaluate: Callable[[float], tuple],
     evaluation has ``|KL - budget| <= max(tol * budget, 2 SE)``, after
     ``max_evaluations`` evaluations, after ``max_steps`` steps, or on a diverged fit (the
     flows evaluated before are kept, with a warning).
+
+    With ``steering`` (a constrained tilt), the flow trains on the Lagrangian criterion
+    whose multipliers ``steering`` moves after every chunk, an evaluation is due only
+    once the constraints look met, and it is accepted only when they are met; ``f_ref``
+    then holds ``f`` at the reference samples and the reference uses ``h``.
     """
     out = SearchResult(fits=[BetaFit(None, None, copy.deepcopy(net.module_.state_dict()))])
     controller = BetaController(budget, beta_max)
@@ -223,7 +248,8 @@ def run_budget_search(net: StepNet, evaluate: Callable[[float], tuple],
                 last_good_beta = start_beta
             # Evaluate what is back, so that what is kept is described by its own
             # statistics (nothing is kept if they are not finite: the tuner raises).
-            kept = _evaluate_into(out, evaluate, f_ref, last_good_beta, net, log, budget)
+            kept = _evaluate_into(out, evaluate, f_ref, last_good_beta, net, log, budget,
+                                  steering)
             if kept is not None or any(f.stats is not None for f in out.fits):
                 warnings.warn(
                     f"BoltzmannTuner diverged at beta={beta:.4g} ({exc}); kept the flow "
@@ -236,11 +262,12 @@ def run_budget_search(net: StepNet, evaluate: Callable[[float], tuple],
         kl, var = _chunk_moments(net, n)
         new_beta = controller.update(beta, kl, var)
         chunks_since += 1
+        ready = steering.measure(beta) if steering is not None else True
         due = (abs(kl - budget) <= tol * budget and chunks_since >= wait
-               and out.steps >= min_steps)
+               and out.steps >= min_steps and ready)
         if due or out.steps >= max_steps:
             chunks_since = 0
-            fit = _evaluate_into(out, evaluate, f_ref, beta, net, log, budget)
+            fit = _evaluate_into(out, evaluate, f_ref, beta, net, log, budget, steering)
             if fit is None:
                 out.diverged = True
                 warnings.warn(
@@ -250,7 +277,8 @@ def run_budget_search(net: StepNet, evaluate: Callable[[float], tuple],
                     "NaN/inf where the tilt goes: make it finite there.", RuntimeWarning,
                     stacklevel=4)
                 break
-            if fit.gap(budget) <= max(tol * budget, 2 * fit.stats.kl_se):
+            if fit.gap(budget) <= max(tol * budget, 2 * fit.stats.kl_se) \
+                    and fit.constraints_met:
                 # The budget is met; accept unless E_q f shows the flow is still in transit
                 # (below what any distribution within this KL reaches: keep training).
                 if not fit.diagnostics.under_fits(fit.stats.criterion_mean_se):
@@ -258,17 +286,27 @@ def run_budget_search(net: StepNet, evaluate: Callable[[float], tuple],
                     break
                 wait *= 2  # still travelling: train longer before the next evaluation
             new_beta = controller.update(beta, fit.stats.kl, fit.stats.criterion_var)
+        if steering is not None:
+            steering.step()
         beta = new_beta
     return out
 
 
-def _evaluate_into(out: SearchResult, evaluate, f_ref, beta, net, log, budget):
-    """Evaluate the flow at ``beta`` and append it to ``out``; ``None`` if non-finite."""
-    stats, diagnostics = evaluate(beta)
+def _evaluate_into(out: SearchResult, evaluate, f_ref, beta, net, log, budget,
+                   steering: MultiplierSteering | None = None):
+    """Evaluate the flow at ``beta`` and append it to ``out``; ``None`` if non-finite.
+
+    ``evaluate(beta)`` returns the flow's statistics and diagnostics, and for a
+    constrained fit its :class:`ConstraintStatistics` third.
+    """
+    stats, diagnostics, *rest = evaluate(beta)
     if not (np.isfinite(stats.kl) and np.isfinite(stats.criterion_mean)):
         return None
-    fit = BetaFit(stats, tilted_moments(f_ref, beta), copy.deepcopy(net.module_.state_dict()),
-                  out.steps, diagnostics)
+    constraints = rest[0] if rest else None
+    met = True if steering is None else steering.satisfied(constraints)
+    reference = tilted_moments(f_ref if steering is None else steering.reference(f_ref), beta)
+    fit = BetaFit(stats, reference, copy.deepcopy(net.module_.state_dict()),
+                  out.steps, diagnostics, constraints, met)
     out.fits.append(fit)
     if log is not None:
         log(f"[BoltzmannTuner] step {out.steps}: beta={beta:.5g} "

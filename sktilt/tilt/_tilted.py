@@ -273,6 +273,8 @@ class TiltedModelMixin:
     def score_samples(self, X):
         """Log density ratio ``log q_beta(x) / p(x) = beta f(x) - log Z(beta)``.
 
+        With constraints the exponent is ``beta f(x) + lambda . g(x)``.
+
         It is exact for the target tilt, in instance space, for every kind of base
         (with a deterministic decoder the latent tilt induces exactly this ratio),
         using the importance-sampling estimate of ``log Z`` (BTGM Eq. 29). Positive
@@ -295,7 +297,9 @@ class TiltedModelMixin:
         with torch.no_grad():
             x = torch.as_tensor(X, device=torch.device(self.device))
             try:
-                f = evaluate_criterion(self.criterion, x, check=True).double().cpu().numpy()
+                # A constrained tilt's exponent is beta (f + nu . g), not beta f.
+                exponent = getattr(self, "_exponent", None) or self.criterion
+                f = evaluate_criterion(exponent, x, check=True).double().cpu().numpy()
             except (RuntimeError, IndexError, ValueError) as exc:
                 expected = tuple(self.sample(1, random_state=0).shape[1:])
                 raise ValueError(

@@ -28,6 +28,16 @@ from .._training import CosineDecay, EpochProgress, StepNet
 from .._utils import check_device, check_hidden_units
 from ._bases import Base, as_base
 from ._beta_search import CHUNK, SearchResult, run_budget_search, starting_beta
+from ._constraints import (
+    ConstraintStatistics,
+    Lagrangian,
+    MultiplierSteering,
+    check_constraints,
+    constraint_values_at,
+    draw_components,
+    flow_constraint_values,
+    solve_reference,
+)
 from ._criteria import detect_gradient
 from ._flows import FLOWS, TiltFlow, build_flow, components_for
 from ._objective import TiltObjective, WeightedLikelihood
@@ -60,6 +70,18 @@ def _evaluate(flow: TiltFlow, base: Base, criterion, n: int, f_ref, beta: float)
             importance_diagnostics(log_ratio, f, beta, f_ref))
 
 
+def _evaluate_constrained(flow: TiltFlow, base: Base, steering: MultiplierSteering, n: int,
+                          f_ref, beta: float):
+    # The flow's statistics are those of h = f + nu . g (what it is a plain tilt of),
+    # besides f's and g's own.
+    lagrangian = steering.lagrangian
+    log_ratio, f, G = draw_components(flow, base, lagrangian, n)
+    h = f + G @ lagrangian.nu
+    return (FlowStatistics.from_draws(log_ratio, h, beta),
+            importance_diagnostics(log_ratio, h, beta, steering.reference(f_ref)),
+            ConstraintStatistics.from_draws(f, G, lagrangian.nu))
+
+
 @dataclass
 class _Fitted:
     """Everything ``fit`` computes, assigned to the estimator in one piece at the end."""
@@ -69,6 +91,7 @@ class _Fitted:
     start_flow: TiltFlow
     result: SearchResult
     f_ref: np.ndarray
+    steering: MultiplierSteering | None = None
 
 
 class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
@@ -94,6 +117,15 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         gradient path) score-function gradients. See :mod:`sktilt.tilt`.
     kl_budget : float, default=1.0
         Target ``KL(q || p)`` in nats; ``quantile_budget(rho)`` gives ``-log(rho)``.
+    constraints : list of (callable, str, float) or None, default=None
+        Further criteria ``g_j`` whose means under ``q`` are constrained:
+        ``[(g, "<=", c), (g2, ">=", c2), (g3, "==", c3)]``, each ``g`` called like
+        ``criterion``. The fit then learns ``q ∝ p exp(beta f + sum_j lambda_j g_j)``,
+        the distribution with the largest ``E_q f`` within the budget that meets them:
+        beta meets the budget and one Lagrange multiplier per constraint its
+        constraint, both steered while the flow trains. A constraint counts as met when
+        ``E_q g`` is within ``tol * max(|c|, sd_p g)`` (or 2 standard errors) of it; one
+        that no distribution within the budget meets raises a ``ValueError`` naming it.
     n_components : int or "auto", default="auto"
         Number ``K`` of components of the Gaussian mixture the flow starts from (see
         :class:`~sktilt.tilt.TiltFlow`): a tilt that is a union of regions (the peak of
@@ -198,6 +230,11 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         component of :meth:`tail_probability` and :meth:`sample_tail`.
     n_features_in_ : int
         Number of features of ``X`` seen in ``fit`` (instance-space bases).
+    constraint_multipliers_ : ndarray of shape (n_constraints,)
+        The multipliers ``lambda_j`` of the fitted ``q ∝ p exp(beta f + lambda . g)``
+        (with ``constraints`` only).
+    constraint_values_, constraint_values_se_ : ndarray of shape (n_constraints,)
+        ``E_q g_j`` and their standard errors (with ``constraints`` only).
 
     See Also
     --------
@@ -220,6 +257,7 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         "base_sampler": "no_validation",
         "criterion": [callable],
         "kl_budget": [Interval(Real, 0, None, closed="neither")],
+        "constraints": [list, None],
         "n_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "flow": [StrOptions(set(FLOWS))],
         "n_transforms": [Interval(Integral, 0, None, closed="left")],
@@ -247,6 +285,7 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         criterion,
         *,
         kl_budget=1.0,
+        constraints=None,
         n_components="auto",
         flow="realnvp",
         n_transforms=0,
@@ -269,6 +308,7 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         self.base_sampler = base_sampler
         self.criterion = criterion
         self.kl_budget = kl_budget
+        self.constraints = constraints
         self.n_components = n_components
         self.flow = flow
         self.n_transforms = n_transforms
@@ -307,28 +347,53 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         """
         device = check_device(self.device)
         check_hidden_units(self.hidden_features, "hidden_features")
+        constraints = check_constraints(self.constraints)
         base, base_estimator = self._resolve_base(X)
         seed = draw_seed(self.random_state)
+        budget = float(self.kl_budget)
         with torch_seeded(seed):
-            gradient = self._detect_gradient(base, device)
             eps_ref, f_ref = draw_base(base, self.criterion, self._n_reference(base), device)
-            budget = float(self.kl_budget)
-            beta = starting_beta(f_ref, budget, float(self.beta_max))
-            flow, beta_start = self._start_flow(base, eps_ref, f_ref, beta, device,
+            steering = (self._steering(base, constraints, eps_ref, f_ref, budget, device)
+                        if constraints else None)
+            criterion = self.criterion if steering is None else steering.lagrangian
+            gradient = self._detect_gradient(base, criterion, device)
+            h_ref = f_ref if steering is None else steering.reference(f_ref)
+            beta = (starting_beta(h_ref, budget, float(self.beta_max))
+                    if steering is None or not steering.start.resolved
+                    else min(steering.start.beta, float(self.beta_max)))
+            flow, beta_start = self._start_flow(base, eps_ref, h_ref, beta, device,
                                                 np.random.default_rng(seed))
             start_flow = copy.deepcopy(flow)
-            net = self._tilt_net(flow, base, gradient, device)
-            evaluate = partial(_evaluate, net.module_, base, self.criterion,
-                               self.n_eval_samples, f_ref)
+            net = self._tilt_net(flow, base, criterion, gradient, device)
+            if steering is None:
+                evaluate = partial(_evaluate, net.module_, base, criterion,
+                                   self.n_eval_samples, f_ref)
+            else:
+                steering.draw = partial(flow_constraint_values, net.module_, base,
+                                        steering.lagrangian)
+                evaluate = partial(_evaluate_constrained, net.module_, base, steering,
+                                   self.n_eval_samples, f_ref)
             result = run_budget_search(
                 net, evaluate, f_ref, budget, beta, max_steps=self._max_steps(base),
                 min_steps=min(_MIN_STEPS_PER_DIM * base.dim, self._max_steps(base)),
                 max_evaluations=self.max_beta_iter, tol=self.tol,
-                beta_max=float(self.beta_max), start_beta=beta_start,
+                beta_max=float(self.beta_max), start_beta=beta_start, steering=steering,
                 log=print if self.verbose else None)
             self._set_fitted(base, base_estimator, _Fitted(gradient, net, start_flow,
-                                                           result, f_ref))
+                                                           result, f_ref, steering))
         return self
+
+    def _steering(self, base: Base, constraints, eps_ref, f_ref, budget: float, device
+                  ) -> MultiplierSteering:
+        """The multipliers' start (the exact constrained tilt on the reference samples)
+        and their steering; raises if the budget cannot meet the constraints."""
+        lagrangian = Lagrangian(self.criterion, constraints, np.zeros(len(constraints)))
+        g_ref = constraint_values_at(lagrangian, base, eps_ref, device)
+        start = solve_reference(f_ref, g_ref, budget, constraints, tol=self.tol)
+        lagrangian.nu[:] = start.nu
+        scales = np.maximum(np.maximum(np.abs([c.value for c in constraints]),
+                                       g_ref.std(0)), 1e-12)
+        return MultiplierSteering(lagrangian, scales, float(self.tol), None, g_ref, start)
 
     def _n_reference(self, base: Base) -> int:
         return (_AUTO_REFERENCE * (1 + base.dim // 32) if self.n_reference_samples == "auto"
@@ -360,9 +425,9 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
             self.n_features_in_ = base.dim
         return base.to(self.device), base_estimator
 
-    def _detect_gradient(self, base: Base, device) -> str:
+    def _detect_gradient(self, base: Base, criterion, device) -> str:
         z = base.sample(8, device=device).requires_grad_(True)
-        return detect_gradient(self.criterion, base.to_instance(z), self.gradient)
+        return detect_gradient(criterion, base.to_instance(z), self.gradient)
 
     def _start_flow(self, base: Base, eps_ref, f_ref, beta: float, device, rng
                     ) -> tuple[TiltFlow, float]:
@@ -382,8 +447,9 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
                 _LIKELIHOOD_STEPS, samples=samples, probs=probs)
         return flow, beta_start
 
-    def _tilt_net(self, flow: TiltFlow, base: Base, gradient: str, device) -> StepNet:
-        objective = TiltObjective(base, self.criterion, self.batch_size,
+    def _tilt_net(self, flow: TiltFlow, base: Base, criterion, gradient: str, device
+                  ) -> StepNet:
+        objective = TiltObjective(base, criterion, self.batch_size,
                                   pathwise=gradient == "pathwise")
         return self._net(flow, objective, device, user=True, max_steps=self._max_steps(base))
 
@@ -426,7 +492,14 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         self.criterion_mean_ = stats.criterion_mean
         self.criterion_mean_se_ = stats.criterion_mean_se
         self.criterion_std_ = math.sqrt(max(stats.criterion_var, 0.0))
-        self.reference_ = tilted_moments(fitted.f_ref, self.beta_)
+        h_ref = fitted.f_ref
+        for name in ("constraint_multipliers_", "constraint_values_", "constraint_values_se_",
+                     "_exponent"):  # from an earlier constrained fit
+            self.__dict__.pop(name, None)
+        if fitted.steering is not None:
+            self._set_constraints_fitted(fitted.steering, best)
+            h_ref = fitted.f_ref + fitted.steering.g_ref @ best.constraints.nu
+        self.reference_ = tilted_moments(h_ref, self.beta_)
         self.log_partition_ = self.reference_.log_partition
         self.diagnostics_ = best.diagnostics
         self._reference_f = fitted.f_ref  # the crude check of tail_probability
@@ -448,6 +521,23 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
                 "/ n_steps.",
                 ConvergenceWarning, stacklevel=3,
             )
+
+    def _set_constraints_fitted(self, steering: MultiplierSteering, best) -> None:
+        # The flow's statistics are of h = f + nu . g; f's own and g's come from the
+        # evaluation, at the multipliers the kept flow was trained with.
+        c = best.constraints
+        self.criterion_mean_ = c.criterion_mean
+        self.criterion_mean_se_ = c.criterion_mean_se
+        self.criterion_std_ = math.sqrt(max(c.criterion_var, 0.0))
+        self.constraint_multipliers_ = self.beta_ * c.nu
+        self.constraint_values_, self.constraint_values_se_ = c.means, c.ses
+        self._exponent = Lagrangian(self.criterion, steering.constraints, c.nu.copy())
+        unmet = steering.unmet(c)
+        if unmet:
+            warnings.warn(
+                "The fitted tilt does not meet " + "; ".join(unmet) + ". Raise n_steps or "
+                "max_beta_iter, or check that the constraints are compatible with "
+                f"kl_budget={float(self.kl_budget):.4g}.", ConvergenceWarning, stacklevel=3)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
