@@ -157,3 +157,26 @@ def test_refit_without_constraints_drops_the_constrained_attributes():
     assert not hasattr(tuner, "constraint_values_")
     x = np.zeros((3, 3), np.float32)
     np.testing.assert_allclose(tuner.score_samples(x), -tuner.beta_**2 / 2, atol=0.05)
+
+
+def test_grid_search_over_budget_keeps_every_point_constrained():
+    # The grid-search story: GridSearchCV over kl_budget with a constraint, Pareto scorers.
+    import pickle
+
+    from sklearn.model_selection import GridSearchCV
+
+    from sktilt.metrics import PARETO_SCORING
+
+    g = LinearCriterion([0.6, 0.8, 0.0])
+    tuner = BoltzmannTuner(BASE, LinearCriterion(A), n_steps=300, random_state=0,
+                           constraints=[(g, "<=", 0.5)])
+    X = np.zeros((2, 1))
+    search = GridSearchCV(tuner, {"kl_budget": [1.0, 2.0]}, scoring=PARETO_SCORING,
+                          refit="criterion_mean", cv=[(np.arange(2), np.arange(2))]).fit(X)
+    for budget, value in zip([1.0, 2.0], search.cv_results_["mean_test_criterion_mean"]):
+        mu = exact_optimum(A, budget, [([0.6, 0.8, 0.0], "<=", 0.5)])
+        assert value == pytest.approx(A @ mu, rel=0.02)
+    best = pickle.loads(pickle.dumps(search.best_estimator_))
+    assert best.constraint_values_[0] <= 0.5 + 0.02
+    np.testing.assert_array_equal(best.constraint_multipliers_,
+                                  search.best_estimator_.constraint_multipliers_)
