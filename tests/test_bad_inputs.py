@@ -75,6 +75,16 @@ CASES = [
     ("tuner kl_budget=-1", lambda: tuner(kl_budget=-1.0), ValueError, "kl_budget"),
     ("tuner kl_budget=nan", lambda: tuner(kl_budget=float("nan")), ValueError, "kl_budget"),
     ("tuner n_steps=0", lambda: tuner(n_steps=0), ValueError, "n_steps"),
+    ("tuner criterion returns a list", lambda: BoltzmannTuner(
+        BASE, lambda x: list(x[:, 0]), **FAST).fit(), TypeError, "criterion must return"),
+    ("tuner decoder returns NaN", lambda: BoltzmannTuner(
+        LatentSampler(lambda z: z * np.nan, latent_dim=2), LINEAR, **FAST).fit(),
+     ValueError, "decoder returned non-finite"),
+    ("tuner score_samples wrong features",
+     lambda: _fitted_tuner().score_samples(np.zeros((3, 5), np.float32)), ValueError,
+     "shaped like them"),
+    ("tuner constraint infeasible", lambda: tuner(kl_budget=0.5, constraints=[
+        (LinearCriterion([0.0, 1.0]), ">=", 3.0)]), ValueError, "constraints[0]"),
     ("tuner criterion NaN", lambda: BoltzmannTuner(BASE, lambda x: x[:, 0] * np.nan,
                                                    **FAST).fit(), ValueError, "non-finite"),
     ("tuner criterion wrong shape", lambda: BoltzmannTuner(BASE, lambda x: x, **FAST).fit(),

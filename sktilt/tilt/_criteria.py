@@ -180,9 +180,15 @@ def evaluate_criterion(criterion, x: torch.Tensor, *, check: bool = False) -> to
     """
     out = criterion(x)
     if not isinstance(out, torch.Tensor):
+        if isinstance(out, (list, tuple)):
+            # A list of tensors would lose its gradient (or fail inside numpy): say so.
+            raise TypeError(
+                f"criterion must return a tensor or numpy array of shape (n,), got a "
+                f"{type(out).__name__} of {len(out)} items; return torch.stack(values) "
+                "(differentiable) or np.asarray(values).")
         try:
             out = torch.as_tensor(np.asarray(out, dtype=np.float32), device=x.device)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RuntimeError) as exc:
             raise TypeError(
                 f"criterion must return a tensor or array of shape (n,), got "
                 f"{type(out).__name__}."

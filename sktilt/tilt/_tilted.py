@@ -292,8 +292,16 @@ class TiltedModelMixin:
         check_is_fitted(self)
         if hasattr(self, "n_features_in_"):
             X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
-        else:  # a latent base fitted without X: any instance shape the decoder makes
+        else:  # a latent base fitted without X: the instance shape the decoder makes
             X = check_array(X, allow_nd=True, dtype=np.float32)
+            with torch.no_grad():
+                z = torch.zeros(1, self.base_.dim, device=torch.device(self.device))
+                expected = tuple(self.base_.to_instance(z).shape[1:])
+            if tuple(X.shape[1:]) != expected:
+                raise ValueError(
+                    f"score_samples: X has shape {X.shape}, but the model's samples have "
+                    f"shape (n_samples, *{expected}); X must hold points of instance "
+                    "space shaped like them.")
         with torch.no_grad():
             x = torch.as_tensor(X, device=torch.device(self.device))
             try:
