@@ -18,7 +18,8 @@ the optimality check all run on ``h`` unchanged; only ``nu`` is steered besides 
 
 from __future__ import annotations
 
-__all__ = ["Constraint", "ConstraintStatistics", "Lagrangian", "MultiplierSteering",
+__all__ = ["Constraint", "ConstraintStatistics", "Lagrangian", "MultiplierPath",
+           "MultiplierSteering",
            "check_constraints", "constraint_values_at", "draw_components",
            "flow_constraint_values", "solve_reference"]
 
@@ -301,13 +302,13 @@ class MultiplierSteering:
         ``draw(n) -> G``: ``g`` at ``n`` fresh draws of the flow, shape (n, m).
     g_ref : array of shape (n_reference, n_constraints)
         ``g`` at the reference base samples.
-    start : ReferenceSolution
+    start : ReferenceSolution or None
         Where the multipliers started (:func:`solve_reference`).
     """
 
     def __init__(self, lagrangian: Lagrangian, scales: np.ndarray, tol: float,
                  draw: Callable[[int], np.ndarray] | None, g_ref: np.ndarray,
-                 start: ReferenceSolution):
+                 start: ReferenceSolution | None):
         self.lagrangian, self.scales, self.tol, self.draw = lagrangian, scales, tol, draw
         self.g_ref, self.start = g_ref, start
         self._pending = lagrangian.nu.copy()
@@ -316,10 +317,11 @@ class MultiplierSteering:
     def constraints(self) -> tuple[Constraint, ...]:
         return self.lagrangian.constraints
 
-    def measure(self, beta: float) -> bool:
-        """Measure ``E_q g`` on fresh draws and prepare one damped Newton step of every
-        multiplier (applied by :meth:`step`); whether every constraint looked met."""
-        G = draw_in_chunks(_STEER_DRAWS, _STEER_DRAWS, lambda m: (self.draw(m),))[0]
+    def measure(self, beta: float, n_draws: int = _STEER_DRAWS) -> bool:
+        """Measure ``E_q g`` on ``n_draws`` fresh draws and prepare one damped Newton step
+        of every multiplier (applied by :meth:`step`); whether every constraint looked
+        met."""
+        G = self.draw(n_draws)
         means, sds = G.mean(0), G.std(0)
         ready, pending = True, self.lagrangian.nu.copy()
         for j, k in enumerate(self.constraints):
@@ -392,3 +394,103 @@ def flow_constraint_values(flow, base, lagrangian: Lagrangian, n: int) -> np.nda
     """``G`` (n, m) at ``n`` fresh draws of the flow (the steering's measurements)."""
     with torch.no_grad():
         return evaluate_components(lagrangian, base.to_instance(flow.draw(n)))[1]
+
+
+# ------------------------------------------------------------------ a whole path
+#: Knots of the multipliers along a path, as fractions of ``beta_max``.
+PATH_KNOTS = 16
+_PATH_DRAWS = 512
+
+
+class MultiplierPath:
+    """Multipliers ``nu(beta)`` along a beta path: one per knot, linear in between.
+
+    A constrained path's flow at ``beta`` is the plain tilt of ``h = f + nu(beta) . g``,
+    so ``nu`` is a function of beta alone and the flow, conditioned on beta, needs no
+    other context. Each knot ``beta_k = k / (K - 1) beta_max`` (``k >= 1``) is steered
+    like a single fit's multipliers (:class:`MultiplierSteering`) from draws of the flow
+    at that beta; ``nu(0)`` copies the first knot (at ``beta = 0`` the tilt is ``p``
+    whatever ``nu``).
+
+    Parameters
+    ----------
+    constraints : sequence of Constraint
+    criterion : callable
+    nu : array of shape (n_knots, n_constraints)
+    scales : array of shape (n_constraints,)
+    tol : float
+    g_ref : array of shape (n_reference, n_constraints)
+    """
+
+    def __init__(self, constraints, criterion, nu: np.ndarray, scales, tol: float,
+                 g_ref: np.ndarray):
+        self.constraints, self.criterion = tuple(constraints), criterion
+        self.nu = np.asarray(nu, np.float64)
+        self.scales, self.tol, self.g_ref = scales, tol, g_ref
+        self.fractions = np.linspace(0.0, 1.0, len(self.nu))
+
+    @classmethod
+    def from_reference(cls, constraints, criterion, f_ref, g_ref, budget: float, tol: float,
+                       beta_max: float) -> tuple[MultiplierPath, ReferenceSolution]:
+        """Knots started at the exact constrained tilts of the reference samples."""
+        start = solve_reference(f_ref, g_ref, budget, constraints, tol)
+        beta_hi = min(start.beta, beta_max)
+        nu = np.empty((PATH_KNOTS, len(constraints)))
+        lam = start.beta * start.nu
+        for k in range(PATH_KNOTS - 1, 0, -1):
+            beta = beta_hi * k / (PATH_KNOTS - 1)
+            lam = _dual(f_ref, g_ref, beta, constraints, lam)
+            nu[k] = lam / beta
+        nu[0] = nu[1]
+        scales = np.maximum(np.maximum(np.abs([c.value for c in constraints]),
+                                       g_ref.std(0)), 1e-12)
+        return cls(constraints, criterion, nu, scales, tol, g_ref), start
+
+    def nu_at(self, beta: float, beta_max: float) -> np.ndarray:
+        """``nu(beta)`` (n_constraints,), by linear interpolation between the knots."""
+        t = 0.0 if beta_max <= 0 else min(max(beta / beta_max, 0.0), 1.0)
+        return np.array([np.interp(t, self.fractions, col) for col in self.nu.T])
+
+    def nu_rows(self, betas: torch.Tensor, beta_max: float) -> torch.Tensor:
+        """``nu(beta)`` for a batch of betas, shape (n, n_constraints)."""
+        t = (betas / max(beta_max, 1e-12)).clamp(0.0, 1.0) * (len(self.nu) - 1)
+        low = t.floor().long().clamp(max=len(self.nu) - 2)
+        frac = (t - low)[:, None]
+        nu = torch.as_tensor(self.nu, dtype=betas.dtype, device=betas.device)
+        return (1 - frac) * nu[low] + frac * nu[low + 1]
+
+    def lagrangian_at(self, beta: float, beta_max: float) -> Lagrangian:
+        return Lagrangian(self.criterion, self.constraints, self.nu_at(beta, beta_max))
+
+    def steer(self, draw_at: Callable[[float, int], np.ndarray], beta_max: float) -> bool:
+        """One damped Newton step at every knot; whether every knot looked met.
+
+        ``draw_at(beta, n)`` returns ``g`` at ``n`` draws of the flow at ``beta``.
+        """
+        ready = True
+        for k in range(1, len(self.nu)):
+            beta = beta_max * self.fractions[k]
+            lagrangian = Lagrangian(self.criterion, self.constraints, self.nu[k])
+            steering = MultiplierSteering(lagrangian, self.scales, self.tol,
+                                          lambda n, b=beta: draw_at(b, n), self.g_ref, None)
+            ready &= steering.measure(beta, n_draws=_PATH_DRAWS)
+            steering.step()
+            self.nu[k] = lagrangian.nu
+        self.nu[0] = self.nu[1]
+        return ready
+
+    def satisfied(self, draw_at: Callable[[float, int], np.ndarray], beta_max: float,
+                  n: int) -> bool:
+        """Whether every knot meets every constraint on ``n`` fresh draws (the final
+        check before a path is accepted; the steering's draws are too few to decide)."""
+        for k in range(1, len(self.nu)):
+            beta = beta_max * self.fractions[k]
+            G = draw_at(beta, n)
+            stats = ConstraintStatistics(0.0, 0.0, 0.0, G.mean(0),
+                                         G.std(0, ddof=1) / math.sqrt(n), self.nu[k])
+            steering = MultiplierSteering(Lagrangian(self.criterion, self.constraints,
+                                                     self.nu[k]),
+                                          self.scales, self.tol, None, self.g_ref, None)
+            if not steering.satisfied(stats):
+                return False
+        return True

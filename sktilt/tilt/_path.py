@@ -14,6 +14,7 @@ __all__ = ["BoltzmannPath", "ConditionedFlow", "PathObjective", "TiltedModel"]
 
 import copy
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -21,6 +22,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -31,6 +33,15 @@ from .._training import DivergenceError, StepNet
 from .._utils import check_device, check_hidden_units
 from ._bases import Base, as_base
 from ._beta_search import CHUNK, BetaController, starting_beta
+from ._constraints import (
+    ConstraintStatistics,
+    Lagrangian,
+    MultiplierPath,
+    check_constraints,
+    constraint_values_at,
+    draw_components,
+    flow_constraint_values,
+)
 from ._criteria import evaluate_criterion
 from ._flows import TiltFlow, build_flow, components_for
 from ._objective import _frozen_log_prob
@@ -73,6 +84,7 @@ class PathObjective:
     criterion: Callable
     rows: int
     scale: float
+    multipliers: MultiplierPath | None = None
 
     def __call__(self, flow: TiltFlow, *, beta_max: float) -> tuple[torch.Tensor, dict]:
         n_top = max(1, int(_TOP_FRACTION * self.rows))
@@ -85,7 +97,12 @@ class PathObjective:
         zf, wf = z.reshape(-1, z.shape[-1]), weights.reshape(-1)
         cf, bf = c.repeat_interleave(k, 0), betas.repeat_interleave(k)
         log_ratio = _frozen_log_prob(flow, zf, cf) - self.base.log_prob(zf)
-        f = evaluate_criterion(self.criterion, self.base.to_instance(zf))
+        x = self.base.to_instance(zf)
+        f = evaluate_criterion(self.criterion, x)
+        if self.multipliers is not None:  # each row's h = f + nu(beta) . g
+            nu = self.multipliers.nu_rows(bf.to(f.dtype), beta_max)
+            for j, c in enumerate(self.multipliers.constraints):
+                f = f + nu[:, j] * evaluate_criterion(c.function, x)
         loss = (wf * (log_ratio - bf * f)).sum()
         top = slice((self.rows - n_top) * k, None)
         w_top = wf[top] / wf[top].sum()
@@ -137,6 +154,12 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         ``f``, differentiable.
     max_kl_budget : float, default=5.0
         The largest budget the path reaches.
+    constraints : list of (callable, str, float) or None, default=None
+        Constraints on ``E_q g_j``, as for :class:`~sktilt.BoltzmannTuner`. Every point
+        of the path is then the constrained tilt ``p exp(beta (f + nu(beta) . g))``:
+        the multipliers are steered at 8 knots of beta (linear in between), each from
+        draws of the flow at its beta. Budgets below the distance from ``p`` to the
+        nearest distribution meeting them cannot meet them (a warning says so).
     n_components : int or "auto", default="auto"
         Mixture components (see :class:`~sktilt.BoltzmannTuner`).
     n_transforms : int, default=0
@@ -167,7 +190,11 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
     ----------
     path_ : dict of ndarray
         ``beta``, ``kl``, ``kl_se``, ``criterion_mean``, ``criterion_mean_se``, and the
-        reference ``reference_kl``, ``reference_criterion_mean``, ``reference_ess``.
+        reference ``reference_kl``, ``reference_criterion_mean``, ``reference_ess``;
+        with constraints also ``constraint_values`` of shape (n_path_points,
+        n_constraints).
+    multipliers_ : MultiplierPath or None
+        The fitted multipliers ``nu(beta)`` (with ``constraints``).
     beta_max_ : float
     converged_ : bool
         Whether ``KL`` at ``beta_max_`` met ``max_kl_budget``.
@@ -195,6 +222,7 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         "base_sampler": "no_validation",
         "criterion": [callable],
         "max_kl_budget": [Interval(Real, 0, None, closed="neither")],
+        "constraints": [list, None],
         "n_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_transforms": [Interval(Integral, 0, None, closed="left")],
         "hidden_features": ["array-like", tuple],
@@ -211,13 +239,15 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, base_sampler, criterion, *, max_kl_budget=5.0, n_components="auto",
+    def __init__(self, base_sampler, criterion, *, max_kl_budget=5.0, constraints=None,
+                 n_components="auto",
                  n_transforms=0, hidden_features=(64, 64), batch_size=512, n_steps=2000,
                  lr=5e-3, tol=0.02, n_eval_samples=16384, n_reference_samples=100_000,
                  n_path_points=16, beta_max=1e4, device="cpu", verbose=0, random_state=None):
         self.base_sampler = base_sampler
         self.criterion = criterion
         self.max_kl_budget = max_kl_budget
+        self.constraints = constraints
         self.n_components = n_components
         self.n_transforms = n_transforms
         self.hidden_features = hidden_features
@@ -247,26 +277,38 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         self : BoltzmannPath
         """
         check_hidden_units(self.hidden_features, "hidden_features")
+        constraints = check_constraints(self.constraints)
         base = as_base(self.base_sampler).to(check_device(self.device))
         k = components_for(base.dim, self.n_components)
         seed = draw_seed(self.random_state)
         budget = float(self.max_kl_budget)
         with torch_seeded(seed):
-            eps_ref, f_ref = draw_base(base, self.criterion, self.n_reference_samples,
-                                       torch.device(self.device))
-            beta_hi = starting_beta(f_ref, budget, float(self.beta_max))
+            device = torch.device(self.device)
+            eps_ref, f_ref = draw_base(base, self.criterion, self.n_reference_samples, device)
+            multipliers, h_ref = None, f_ref
+            if constraints:
+                g_ref = constraint_values_at(
+                    Lagrangian(self.criterion, constraints, np.zeros(len(constraints))),
+                    base, eps_ref, device)
+                multipliers, start = MultiplierPath.from_reference(
+                    constraints, self.criterion, f_ref, g_ref, budget, self.tol,
+                    float(self.beta_max))
+                h_ref = f_ref + g_ref @ multipliers.nu[-1]
+            beta_hi = (min(start.beta, float(self.beta_max)) if constraints and start.resolved
+                       else starting_beta(h_ref, budget, float(self.beta_max)))
             rng = np.random.default_rng(seed)
             flow = build_flow(base.dim, components=k, context=1, transforms=self.n_transforms,
                               hidden_features=self.hidden_features).to(self.device)
-            start = build_flow(base.dim, components=k).to(self.device)
-            init_mixture(start, eps_ref, f_ref, beta_hi, rng)
+            start_flow = build_flow(base.dim, components=k).to(self.device)
+            init_mixture(start_flow, eps_ref, h_ref, beta_hi, rng)
             rows = max(2, self.batch_size // k)
-            net = StepNet(flow, PathObjective(base, self.criterion, rows, beta_hi),
+            net = StepNet(flow, PathObjective(base, self.criterion, rows, beta_hi, multipliers),
                           optimizer=torch.optim.Adam, lr=self.lr, device=self.device,
                           verbose=int(self.verbose > 1)).initialize()
+            self.multipliers_ = multipliers
             beta_hi, steps, converged = self._steer(net, base, f_ref, budget, beta_hi)
             self.path_ = self._measure_path(flow, base, f_ref, beta_hi, net.objective.scale)
-        self.base_, self.flow_, self.start_flow_, self.net_ = base, flow, start, net
+        self.base_, self.flow_, self.start_flow_, self.net_ = base, flow, start_flow, net
         self.context_scale_ = net.objective.scale
         self.beta_max_, self.n_steps_, self.converged_ = beta_hi, steps, converged
         self._reference_f = f_ref
@@ -288,9 +330,19 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
             kl = float(np.mean([b["kl_top"] for b in batches]))
             var = float(np.mean([b["criterion_var_top"] for b in batches]))
             new = controller.update(beta_hi, kl, var)
-            if abs(kl - budget) <= self.tol * budget:
-                stats = self._evaluate(net.module_, base, beta_hi, net.objective.scale)[0]
-                if abs(stats.kl - budget) <= max(self.tol * budget, 2 * stats.kl_se):
+            ready, draw_at = True, None
+            if self.multipliers_ is not None:
+                def draw_at(beta, n, hi=beta_hi):
+                    return flow_constraint_values(
+                        ConditionedFlow(net.module_, beta / net.objective.scale), base,
+                        self.multipliers_.lagrangian_at(beta, hi), n)
+                ready = self.multipliers_.steer(draw_at, beta_hi)
+            if abs(kl - budget) <= self.tol * budget and ready:
+                stats = self._evaluate(net.module_, base, beta_hi, net.objective.scale,
+                                       beta_hi)[0]
+                met = draw_at is None or self.multipliers_.satisfied(
+                    draw_at, beta_hi, self.n_eval_samples // 4)
+                if abs(stats.kl - budget) <= max(self.tol * budget, 2 * stats.kl_se) and met:
                     converged = True
                     good = copy.deepcopy(net.module_.state_dict())
                     break
@@ -299,21 +351,41 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
             beta_hi = new
         return beta_hi, steps, converged
 
-    def _evaluate(self, flow, base, beta, scale):
-        log_ratio, f, _ = draw_flow(ConditionedFlow(flow, beta / scale), base, self.criterion,
-                                    self.n_eval_samples)
-        return FlowStatistics.from_draws(log_ratio, f, beta), (log_ratio, f)
+    def _evaluate(self, flow, base, beta, scale, beta_hi):
+        """Statistics of the flow at ``beta`` (of ``h`` with constraints), and its draws:
+        ``log q/p``, ``h`` and, with constraints, their :class:`ConstraintStatistics`."""
+        conditioned = ConditionedFlow(flow, beta / scale)
+        if self.multipliers_ is None:
+            log_ratio, f, _ = draw_flow(conditioned, base, self.criterion, self.n_eval_samples)
+            return FlowStatistics.from_draws(log_ratio, f, beta), (log_ratio, f, None)
+        lagrangian = self.multipliers_.lagrangian_at(beta, beta_hi)
+        log_ratio, f, G = draw_components(conditioned, base, lagrangian, self.n_eval_samples)
+        h = f + G @ lagrangian.nu
+        return (FlowStatistics.from_draws(log_ratio, h, beta),
+                (log_ratio, h, ConstraintStatistics.from_draws(f, G, lagrangian.nu)))
+
+    def _h_ref(self, f_ref, beta, beta_hi):
+        if self.multipliers_ is None:
+            return f_ref
+        return f_ref + self.multipliers_.g_ref @ self.multipliers_.nu_at(beta, beta_hi)
 
     def _measure_path(self, flow, base, f_ref, beta_hi, scale):
-        rows = []
+        rows, values = [], []
         for beta in np.linspace(0.0, beta_hi, self.n_path_points):
-            stats = self._evaluate(flow, base, float(beta), scale)[0]
-            ref = tilted_moments(f_ref, float(beta))
-            rows.append((stats.beta, stats.kl, stats.kl_se, stats.criterion_mean,
-                         stats.criterion_mean_se, ref.kl, ref.criterion_mean, ref.ess))
+            stats, (_, _, cstats) = self._evaluate(flow, base, float(beta), scale, beta_hi)
+            ref = tilted_moments(self._h_ref(f_ref, float(beta), beta_hi), float(beta))
+            mean, mean_se = stats.criterion_mean, stats.criterion_mean_se
+            if cstats is not None:  # f's own mean, not h's
+                mean, mean_se = cstats.criterion_mean, cstats.criterion_mean_se
+                values.append(cstats.means)
+            rows.append((stats.beta, stats.kl, stats.kl_se, mean, mean_se, ref.kl,
+                         ref.criterion_mean, ref.ess))
         keys = ("beta", "kl", "kl_se", "criterion_mean", "criterion_mean_se", "reference_kl",
                 "reference_criterion_mean", "reference_ess")
-        return {k: np.array(v) for k, v in zip(keys, zip(*rows))}
+        path = {k: np.array(v) for k, v in zip(keys, zip(*rows))}
+        if values:
+            path["constraint_values"] = np.array(values)
+        return path
 
     def tuner_at(self, kl_budget: float) -> TiltedModel:
         """A fitted model at ``kl_budget`` (up to ``max_kl_budget``), without training.
@@ -341,8 +413,8 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         root = np.sqrt(np.maximum.accumulate(np.maximum(self.path_["kl"], 0.0)))
         beta = float(np.interp(math.sqrt(kl_budget), root, self.path_["beta"]))
         with torch_seeded(resolve_seed(self.random_state)):
-            stats, (log_ratio, f) = self._evaluate(self.flow_, self.base_, beta,
-                                                  self.context_scale_)
+            stats, (log_ratio, f, cstats) = self._evaluate(self.flow_, self.base_, beta,
+                                                           self.context_scale_, self.beta_max_)
         model = TiltedModel(self.criterion, kl_budget, self.n_reference_samples, self.device,
                             self.random_state)
         model.base_, model.start_flow_ = self.base_, self.start_flow_
@@ -351,11 +423,33 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         model.criterion_mean_, model.criterion_mean_se_ = (stats.criterion_mean,
                                                            stats.criterion_mean_se)
         model.criterion_std_ = math.sqrt(max(stats.criterion_var, 0.0))
-        model.reference_ = tilted_moments(self._reference_f, beta)
+        h_ref = self._h_ref(self._reference_f, beta, self.beta_max_)
+        model.reference_ = tilted_moments(h_ref, beta)
         model.log_partition_ = model.reference_.log_partition
-        model.diagnostics_ = importance_diagnostics(log_ratio, f, beta, self._reference_f)
+        model.diagnostics_ = importance_diagnostics(log_ratio, f, beta, h_ref)
         model._reference_f = self._reference_f
+        if cstats is not None:
+            self._set_constraints_at(model, cstats)
         return model
+
+    def _set_constraints_at(self, model: TiltedModel, cstats: ConstraintStatistics) -> None:
+        model.criterion_mean_, model.criterion_mean_se_ = (cstats.criterion_mean,
+                                                           cstats.criterion_mean_se)
+        model.criterion_std_ = math.sqrt(max(cstats.criterion_var, 0.0))
+        model.constraint_multipliers_ = model.beta_ * cstats.nu
+        model.constraint_values_, model.constraint_values_se_ = cstats.means, cstats.ses
+        multipliers = self.multipliers_
+        model._exponent = Lagrangian(self.criterion, multipliers.constraints, cstats.nu)
+        unmet = [f"{c.name}: E_q g = {cstats.means[j]:.4g}"
+                 for j, c in enumerate(multipliers.constraints)
+                 if c.violation(cstats.means[j]) > max(multipliers.tol * multipliers.scales[j],
+                                                       2 * cstats.ses[j])]
+        if unmet:
+            warnings.warn(
+                f"At kl_budget={model.kl_budget:.4g} the path's tilt does not meet "
+                + "; ".join(unmet) + ". Below the distance from the base to the nearest "
+                "distribution that meets the constraints no budget can; otherwise refit "
+                "with more n_steps.", ConvergenceWarning, stacklevel=3)
 
     def sample(self, n_samples=1, *, kl_budget, random_state=None):
         """Draw from the tilted model at ``kl_budget`` (see :meth:`tuner_at`).

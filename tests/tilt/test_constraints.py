@@ -180,3 +180,23 @@ def test_grid_search_over_budget_keeps_every_point_constrained():
     assert best.constraint_values_[0] <= 0.5 + 0.02
     np.testing.assert_array_equal(best.constraint_multipliers_,
                                   search.best_estimator_.constraint_multipliers_)
+
+
+def test_path_with_a_constraint_follows_the_constrained_front():
+    from sktilt import BoltzmannPath
+
+    b, c = [0.6, 0.8, 0.0], 0.5
+    path = BoltzmannPath(BASE, LinearCriterion(A), max_kl_budget=3.0, random_state=0,
+                         constraints=[(LinearCriterion(b), "<=", c)]).fit()
+    assert path.converged_
+    assert path.path_["constraint_values"].shape == (path.n_path_points, 1)
+    # Knots where the constraint is slack (low beta, E_p g = 0 < c) keep nu = 0.
+    assert path.multipliers_.nu[1, 0] == 0.0
+    for budget in (1.5, 3.0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # between knots the path is approximate
+            model = path.tuner_at(budget)
+        mu = exact_optimum(A, budget, [(b, "<=", c)])
+        assert model.criterion_mean_ == pytest.approx(A @ mu, rel=0.02)
+        assert model.constraint_values_[0] <= c + 0.04
+        assert model.constraint_multipliers_[0] < 0
