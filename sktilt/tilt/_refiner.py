@@ -25,6 +25,7 @@ import torch
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import log_loss
 from sklearn.model_selection import cross_val_score, train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -201,8 +202,11 @@ class AdversarialRefiner(BaseEstimator):
     density_ratio_normalizer_ : ndarray of shape (n_rounds,)
         Raw ``E_model exp(f_r)`` before normalisation (1 for a calibrated ratio; far
         from 1 flags a poor discriminator or a model far from the data).
+    tuners_ : list of BoltzmannTuner
+        The model of each round: round ``r`` tilts the base by ``f_1 + ... + f_r`` at
+        ``beta = 1`` (``tuners_[r - 1].sample(n)`` draws it).
     tuner_ : BoltzmannTuner
-        The tilt of the base by ``criterion_`` at ``beta = 1``: the refined model.
+        ``tuners_[-1]``, the refined model that :meth:`sample` draws.
     history_ : list of dict
         Entry 0 is the base, entry ``r`` round ``r``: ``round``,
         ``two_sample_accuracy`` (the judge on held-out data; NaN without a held-out
@@ -287,21 +291,23 @@ class AdversarialRefiner(BaseEstimator):
                 return _draw_base_instances(base, n, int(seed))
             return tuner.sample(n, random_state=int(seed)).reshape(n, -1).astype(np.float64)
 
-        tuner, classifiers, offsets, normalizers = None, [], [], []
+        tuner, tuners, classifiers, offsets, normalizers = None, [], [], [], []
         history = [self._judged({"round": 0}, X_held, model_samples, int(next(seeds)))]
         for r in range(1, self.n_rounds + 1):
             n_model = self.n_model_samples or len(X_train)
-            disc, log_loss = self._fit_discriminator(
+            disc = self._fit_discriminator(
                 X_train, model_samples(n_model, next(seeds)), int(next(seeds)))
             ratio = LogDensityRatio([disc], [math.log(n_model / len(X_train))])
-            fresh = ratio(model_samples(self.n_normalizer_samples, next(seeds)))
-            log_normalizer = _log_mean_exp(fresh)
+            fresh = model_samples(self.n_normalizer_samples, next(seeds))
+            log_normalizer = _log_mean_exp(ratio(fresh))
+            log_loss = _held_out_log_loss(disc, X_held, fresh)
             classifiers.append(disc)
             offsets.append(ratio.offsets[0] - log_normalizer)
             normalizers.append(math.exp(log_normalizer))
             criterion = LogDensityRatio(classifiers, offsets)
             tuner = _FixedBetaTuner(base, criterion, **{
                 **tuner_params, "random_state": int(next(seeds))}).fit_at_beta(1.0)
+            tuners.append(tuner)
             history.append(self._judged(
                 {"round": r, "density_ratio_normalizer": normalizers[-1],
                  "discriminator_log_loss": log_loss, "kl": tuner.kl_},
@@ -310,6 +316,7 @@ class AdversarialRefiner(BaseEstimator):
         self.discriminators_ = classifiers
         self.criterion_ = criterion
         self.density_ratio_normalizer_ = np.array(normalizers)
+        self.tuners_ = tuners
         self.tuner_ = tuner
         self.history_ = history
         return self
@@ -355,21 +362,15 @@ class AdversarialRefiner(BaseEstimator):
                 f"base_sampler draws samples with {sample.shape[1]} features (flattened) "
                 f"but X has {n_features}: the refiner compares the two.")
 
-    def _fit_discriminator(self, X_data, X_model, seed: int):
-        """A calibrated classifier, data = 1, and its cross-validated log-loss."""
+    def _fit_discriminator(self, X_data, X_model, seed: int) -> CalibratedClassifierCV:
+        """A classifier of data (class 1) against model samples, calibrated out of fold."""
         classifier = (HistGradientBoostingClassifier() if self.classifier is None
                       else clone(self.classifier))
         if "random_state" in classifier.get_params():
             classifier.set_params(random_state=seed)
         disc = CalibratedClassifierCV(classifier, method=self.calibration, cv=self.cv)
-        Z = np.concatenate([X_data, X_model])
-        labels = np.r_[np.ones(len(X_data)), np.zeros(len(X_model))]
-        disc.fit(Z, labels)
-        # The log-loss of calibrated, out-of-fold probabilities: a judge of the
-        # discriminator itself (log 2 = 0.693: it cannot tell the two apart).
-        log_loss = -float(np.mean(cross_val_score(
-            clone(disc), Z, labels, cv=2, scoring="neg_log_loss")))
-        return disc, log_loss
+        return disc.fit(np.concatenate([X_data, X_model]),
+                        np.r_[np.ones(len(X_data)), np.zeros(len(X_model))])
 
     def _judged(self, entry: dict, X_held, model_samples, seed: int) -> dict:
         """``entry`` with the judge's two-sample accuracy on held-out data."""
@@ -420,6 +421,15 @@ class AdversarialRefiner(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+def _held_out_log_loss(disc, X_held, X_model) -> float:
+    """Log-loss of ``disc`` on held-out data and as many fresh model samples (NaN: none)."""
+    if X_held is None:
+        return math.nan
+    Z = np.concatenate([X_held, X_model[:len(X_held)]])
+    labels = np.r_[np.ones(len(X_held)), np.zeros(min(len(X_held), len(X_model)))]
+    return float(log_loss(labels, disc.predict_proba(Z)[:, 1], labels=[0, 1]))
 
 
 def _log_mean_exp(values: np.ndarray) -> float:
