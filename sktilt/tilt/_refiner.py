@@ -18,6 +18,7 @@ __all__ = ["AdversarialRefiner", "LogDensityRatio"]
 
 import copy
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -38,13 +39,16 @@ from .._utils import check_device, check_hidden_units, check_n_samples, draw_in_
 from ._bases import as_base
 from ._beta_search import BetaFit, SearchResult
 from ._objective import TiltObjective
-from ._reference import tilted_moments
+from ._reference import TiltQualityWarning, tilted_moments
 from ._sampling import draw_base
 from ._tuner import BoltzmannTuner, _evaluate, _Fitted
 
 # Probabilities are clipped to [floor, 1 - floor] before the logit: a classifier that is
 # certain (isotonic calibration can return exactly 0 or 1) gives |f| <= 16, not inf.
 _PROBA_FLOOR = 1e-7
+# A held-out log-loss below this (about 98 % confidence on the right class) means the
+# discriminator separates data and model: the ratio is then a cliff, not a density ratio.
+_SEPARATED_LOG_LOSS = 0.05
 # Rows per chunk when drawing model samples for the discriminator and the normaliser.
 _CHUNK = 8192
 
@@ -150,7 +154,12 @@ class AdversarialRefiner(BaseEstimator):
 
     A tilt only reweights the base: it cannot put mass where the base has none. A model
     whose samples lie off the data (the decoder means of a blurry VAE) keeps them off
-    the data; the refinement then at best reweights which of its samples it draws.
+    the data; a discriminator then separates the two perfectly (a
+    :class:`~sktilt.tilt.TiltQualityWarning` says so) and its ratio is no guide. A
+    discriminator that sees features, e.g. ``make_pipeline(PCA(8), classifier)``,
+    estimates the ratio of the features' densities instead, and the tilt at ``beta = 1``
+    matches the distribution of those features while keeping the model's conditional
+    given them.
 
     Parameters
     ----------
@@ -301,6 +310,15 @@ class AdversarialRefiner(BaseEstimator):
             fresh = model_samples(self.n_normalizer_samples, next(seeds))
             log_normalizer = _log_mean_exp(ratio(fresh))
             log_loss = _held_out_log_loss(disc, X_held, fresh)
+            if log_loss < _SEPARATED_LOG_LOSS:
+                warnings.warn(
+                    f"Round {r}: the discriminator separates held-out data from model "
+                    f"samples almost perfectly (log-loss {log_loss:.3g}; log 2 = 0.693 is "
+                    "chance): the model's samples lie off the data, where no density ratio "
+                    "exists and a tilt can only reweight them. Refine in a feature space "
+                    "where the two overlap, e.g. classifier=make_pipeline(PCA(8), "
+                    "HistGradientBoostingClassifier()), or use a base that covers the data.",
+                    TiltQualityWarning, stacklevel=3)
             classifiers.append(disc)
             offsets.append(ratio.offsets[0] - log_normalizer)
             normalizers.append(math.exp(log_normalizer))

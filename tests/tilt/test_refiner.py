@@ -15,7 +15,7 @@ from sklearn.preprocessing import PolynomialFeatures
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sktilt import AdversarialRefiner, LatentSampler
-from sktilt.tilt import LogDensityRatio
+from sktilt.tilt import LogDensityRatio, TiltQualityWarning
 
 torch.set_num_threads(1)
 
@@ -168,3 +168,13 @@ def test_sklearn_conventions_and_errors():
         AdversarialRefiner("not a model").fit(X)
     with pytest.raises(TypeError):
         AdversarialRefiner(base, 2)  # keyword-only after base_sampler
+
+
+def test_separated_data_and_model_warn():
+    # The data lie where the base has (almost) no mass: no density ratio to estimate.
+    X = np.random.default_rng(0).normal(8.0, 0.5, (600, 1))
+    base = torch.distributions.MultivariateNormal(torch.zeros(1), torch.eye(1))
+    with pytest.warns(TiltQualityWarning, match="separates held-out data"):
+        refiner = AdversarialRefiner(base, classifier=quadratic_logistic(), random_state=0,
+                                     tuner_params={**FAST, "n_steps": 20}).fit(X)
+    assert refiner.history_[1]["discriminator_log_loss"] < 0.05
