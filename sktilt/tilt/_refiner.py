@@ -37,6 +37,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._random import as_seed_sequence, draw_seed, torch_seeded
 from .._utils import check_device, check_hidden_units, check_n_samples, draw_in_chunks, to_numpy
 from ._bases import as_base
+from ._criteria import _Criterion
 from ._beta_search import BetaFit, SearchResult
 from ._objective import TiltObjective
 from ._reference import TiltQualityWarning, tilted_moments
@@ -53,7 +54,7 @@ _SEPARATED_LOG_LOSS = 0.05
 _CHUNK = 8192
 
 
-class LogDensityRatio:
+class LogDensityRatio(_Criterion):
     """Criterion ``f(x) = sum_r [logit P_r(data | x) + offset_r]`` from fitted classifiers.
 
     With ``P_r`` a calibrated probability that ``x`` came from the data rather than the
@@ -72,8 +73,8 @@ class LogDensityRatio:
     """
 
     def __init__(self, classifiers, offsets):
-        self.classifiers = list(classifiers)
-        self.offsets = [float(o) for o in offsets]
+        self.classifiers = classifiers
+        self.offsets = offsets
 
     def log_ratios(self, X) -> np.ndarray:
         """Each round's term at ``X``, shape ``(n_rounds, n)``; ``X`` numpy or torch."""
@@ -83,7 +84,7 @@ class LogDensityRatio:
         out = np.empty((len(self.classifiers), len(X)))
         for r, (clf, offset) in enumerate(zip(self.classifiers, self.offsets)):
             p = np.clip(clf.predict_proba(X)[:, 1], _PROBA_FLOOR, 1 - _PROBA_FLOOR)
-            out[r] = np.log(p) - np.log1p(-p) + offset
+            out[r] = np.log(p) - np.log1p(-p) + float(offset)
         return out
 
     def __call__(self, X) -> np.ndarray:
@@ -303,26 +304,12 @@ class AdversarialRefiner(BaseEstimator):
         tuner, tuners, classifiers, offsets, normalizers = None, [], [], [], []
         history = [self._judged({"round": 0}, X_held, model_samples, int(next(seeds)))]
         for r in range(1, self.n_rounds + 1):
-            n_model = self.n_model_samples or len(X_train)
-            disc = self._fit_discriminator(
-                X_train, model_samples(n_model, next(seeds)), int(next(seeds)))
-            ratio = LogDensityRatio([disc], [math.log(n_model / len(X_train))])
-            fresh = model_samples(self.n_normalizer_samples, next(seeds))
-            log_normalizer = _log_mean_exp(ratio(fresh))
-            log_loss = _held_out_log_loss(disc, X_held, fresh)
-            if log_loss < _SEPARATED_LOG_LOSS:
-                warnings.warn(
-                    f"Round {r}: the discriminator separates held-out data from model "
-                    f"samples almost perfectly (log-loss {log_loss:.3g}; log 2 = 0.693 is "
-                    "chance): the model's samples lie off the data, where no density ratio "
-                    "exists and a tilt can only reweight them. Refine in a feature space "
-                    "where the two overlap, e.g. classifier=make_pipeline(PCA(8), "
-                    "HistGradientBoostingClassifier()), or use a base that covers the data.",
-                    TiltQualityWarning, stacklevel=3)
+            disc, offset, normalizer, log_loss = self._round_ratio(
+                r, X_train, X_held, model_samples, seeds)
             classifiers.append(disc)
-            offsets.append(ratio.offsets[0] - log_normalizer)
-            normalizers.append(math.exp(log_normalizer))
-            criterion = LogDensityRatio(classifiers, offsets)
+            offsets.append(offset)
+            normalizers.append(normalizer)
+            criterion = LogDensityRatio(list(classifiers), list(offsets))
             tuner = _FixedBetaTuner(base, criterion, **{
                 **tuner_params, "random_state": int(next(seeds))}).fit_at_beta(1.0)
             tuners.append(tuner)
@@ -338,6 +325,26 @@ class AdversarialRefiner(BaseEstimator):
         self.tuner_ = tuner
         self.history_ = history
         return self
+
+    def _round_ratio(self, r: int, X_train, X_held, model_samples, seeds):
+        """Round ``r``'s calibrated discriminator, its offset (class counts and
+        self-normalisation), the raw ``E_model e^f`` and the held-out log-loss."""
+        n_model = self.n_model_samples or len(X_train)
+        disc = self._fit_discriminator(
+            X_train, model_samples(n_model, next(seeds)), int(next(seeds)))
+        ratio = LogDensityRatio([disc], [math.log(n_model / len(X_train))])
+        fresh = model_samples(self.n_normalizer_samples, next(seeds))
+        log_normalizer = _log_mean_exp(ratio(fresh))
+        log_loss = _held_out_log_loss(disc, X_held, fresh)
+        if log_loss < _SEPARATED_LOG_LOSS:
+            warnings.warn(
+                f"Round {r}: the discriminator separates held-out data from model samples "
+                f"almost perfectly (log-loss {log_loss:.3g}; log 2 = 0.693 is chance): the "
+                "model's samples lie off the data, where no density ratio exists and a tilt "
+                "can only reweight them. Refine in a feature space where the two overlap, "
+                "e.g. classifier=make_pipeline(PCA(8), HistGradientBoostingClassifier()), "
+                "or use a base that covers the data.", TiltQualityWarning, stacklevel=4)
+        return disc, ratio.offsets[0] - log_normalizer, math.exp(log_normalizer), log_loss
 
     def _check_tuner_params(self) -> dict:
         params = dict(self.tuner_params or {})
