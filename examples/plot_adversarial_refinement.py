@@ -1,6 +1,6 @@
 """
 Adversarial refinement: tilting a blurry model onto 25 Gaussians
-===============================================================
+================================================================
 
 The data are 25 Gaussians of standard deviation 0.05 on a grid of spacing 2, the
 synthetic benchmark of discriminator rejection sampling (Azadi et al. 2019) and DDLS
