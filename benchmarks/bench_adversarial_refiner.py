@@ -79,7 +79,10 @@ def bench_grid(quick):
     refiner = AdversarialRefiner(base, n_rounds=2, n_model_samples=40_000,
                                  tuner_params=tuner_params, random_state=0).fit(X)
     print(f"  fit {time.perf_counter() - t:.0f} s (2 rounds)")
-    report("base", base.sample((20_000,)).numpy(), held,
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        base_samples = base.sample((20_000,)).numpy()
+    report("base", base_samples, held,
            f"  kNN judge {refiner.history_[0]['two_sample_accuracy']:.3f}")
     for r, tuner in enumerate(refiner.tuners_, 1):
         h = refiner.history_[r]
