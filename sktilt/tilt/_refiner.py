@@ -171,7 +171,10 @@ class AdversarialRefiner(BaseEstimator):
         ``X.shape[1]`` features.
     classifier : classifier or None, default=None
         The discriminator, any scikit-learn classifier with ``predict_proba`` (cloned
-        every round). ``None`` is ``HistGradientBoostingClassifier()``.
+        every round), e.g. :class:`~sktilt.TorchClassifier` or a pipeline that
+        discriminates on features (``make_pipeline(PCA(8), ...)``: the tilt then matches
+        the distribution of those features). ``None`` is
+        ``HistGradientBoostingClassifier()``.
     n_rounds : int, default=1
         Discriminator-then-tilt rounds.
     calibration : {"sigmoid", "isotonic"}, default="sigmoid"
