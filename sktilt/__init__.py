@@ -26,6 +26,7 @@ from .simulation import (
     simulate,
 )
 from .tilt import (
+    AdversarialRefiner,
     BoltzmannPath,
     BoltzmannTuner,
     TiltQualityWarning,
@@ -42,6 +43,7 @@ from .tilt import (
 
 __all__ = [
     "AVOSimulatorFitter",
+    "AdversarialRefiner",
     "BoltzmannPath",
     "BoltzmannTuner",
     "ClassLogProbability",

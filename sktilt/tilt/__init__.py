@@ -13,7 +13,9 @@ budget. The private modules hold one piece each:
 * ``_sampling`` -- draws of ``p`` and ``q`` and their statistics;
 * ``_rare_events`` -- tail probabilities and tail samples with ``q`` as proposal;
 * ``_tilted`` -- the methods of a fitted tilted model; ``_tuner`` -- the estimator;
-* ``_path`` -- :class:`BoltzmannPath`, one beta-conditioned fit for the whole path.
+* ``_path`` -- :class:`BoltzmannPath`, one beta-conditioned fit for the whole path;
+* ``_refiner`` -- :class:`AdversarialRefiner`, tilts toward data by calibrated
+  discriminators at beta = 1 (BTGM Sec. 4.4).
 """
 
 from ._bases import Base, GaussianBase, LatentSampler, as_base
@@ -42,9 +44,11 @@ from ._reference import (
 )
 from ._path import BoltzmannPath, ConditionedFlow, TiltedModel
 from ._tuner import BoltzmannTuner
+from ._refiner import AdversarialRefiner, LogDensityRatio
 
 __all__ = [
     "FLOWS",
+    "AdversarialRefiner",
     "Base",
     "BetaController",
     "BoltzmannPath",
@@ -56,6 +60,7 @@ __all__ = [
     "CouplingLayer",
     "LatentSampler",
     "LinearCriterion",
+    "LogDensityRatio",
     "QuadraticCriterion",
     "TailEstimate",
     "ImportanceDiagnostics",
