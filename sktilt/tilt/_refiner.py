@@ -107,8 +107,8 @@ class _FixedBetaTuner(BoltzmannTuner):
         base, base_estimator = self._resolve_base(None)
         seed = draw_seed(self.random_state)
         with torch_seeded(seed):
-            gradient = self._detect_gradient(base, device)
             eps_ref, f_ref = draw_base(base, self.criterion, self._n_reference(base), device)
+            gradient = self._detect_gradient(base, self.criterion, device)
             flow, _ = self._start_flow(base, eps_ref, f_ref, beta, device,
                                        np.random.default_rng(seed))
             start_flow = copy.deepcopy(flow)
