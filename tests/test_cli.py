@@ -54,6 +54,28 @@ def test_max_energy_parses_median_or_kwh():
     assert parse(["energy-peaks", "--max-energy", "812.5"]).max_energy == 812.5
 
 
+def test_max_energy_below_every_week_stops_naming_it(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["energy-peaks", "--n-weeks", "50", "--max-energy", "1", "--out", str(out),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-energy" in err and "leaves 0 of 50 weeks" in err
+    assert not (out / "vae.pt").exists()  # stopped before training
+
+
+def test_weekly_energy_pickles_and_sums_the_curves():
+    import pickle
+
+    import torch
+
+    from sktilt.apps.energy import WeeklyEnergy
+
+    x = torch.tensor([[1.0, 2.0, 3.0], [0.5, 0.5, 1.0]])
+    g = pickle.loads(pickle.dumps(WeeklyEnergy(unit=2.0)))
+    assert torch.allclose(g(x), torch.log(torch.tensor([3.0, 1.0])))
+    assert torch.allclose(WeeklyEnergy(log=False)(x), torch.tensor([6.0, 2.0]))
+
+
 def test_version(capsys):
     import sktilt
 

@@ -152,13 +152,18 @@ def run_energy_peaks(*, quantile=0.01, data=None, out="sktilt-out/energy-peaks",
     data_peaks, data_energy = X.max(1), X.sum(1)
     cap = low = None
     if max_energy is not None:
-        cap = float(np.median(data_energy)) if max_energy == "median" else float(max_energy)
+        try:
+            cap = (float(np.median(data_energy)) if max_energy == "median"
+                   else float(max_energy))
+        except (TypeError, ValueError):
+            cap = math.nan
         if not (math.isfinite(cap) and cap > 0):
-            raise ValueError(f"max_energy must be 'median' or a positive number of kWh, "
-                             f"got {max_energy!r}")
+            raise ValueError(f"max_energy (--max-energy) must be 'median' or a positive "
+                             f"number of kWh, got {max_energy!r}")
         low = data_energy <= cap
         if low.sum() < 2:
-            raise ValueError(f"max_energy={cap:.6g} kWh leaves {int(low.sum())} of "
+            raise ValueError(f"max_energy (--max-energy) = {cap:.6g} kWh leaves "
+                             f"{int(low.sum())} of "
                              f"{len(X)} weeks (the data's weekly energy runs "
                              f"{data_energy.min():.0f}-{data_energy.max():.0f} kWh)")
     low_share = None if low is None else float(low.mean())
