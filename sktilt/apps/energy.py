@@ -297,6 +297,9 @@ def _truth_check(scenarios, quantile, cap, threshold, n, households, seed) -> di
         "energy_ratio_vs_truth": float(scenarios.sum(1).mean() / true_top.sum(1).mean()),
         "n_truth_weeks_at_job_thresholds": int(len(at_job)),
         "peak_ks_vs_truth_at_job_thresholds": _ks(sp, at_job.max(1)),
+        # the base model's peak tail beyond anything the generator made in n weeks
+        "true_max_peak_kw": float(peaks.max()),
+        "scenarios_share_above_true_max_peak": float((sp > peaks.max()).mean()),
         "share_of_true_top_weeks_below_cap": (
             None if cap is None else
             float((energy[peaks > np.quantile(peaks, 1 - quantile)] <= cap).mean())),
@@ -349,7 +352,9 @@ def _table(s: dict) -> str:
                      f"peak KS {t['peak_ks_vs_truth']:.2f} (at the job's threshold "
                      f"{t['peak_ks_vs_truth_at_job_thresholds']:.2f}), energy ratio "
                      f"{t['energy_ratio_vs_truth']:.2f} ({t['n_true_event_weeks']} of "
-                     f"{t['n_truth_weeks']} fresh weeks)"))
+                     f"{t['n_truth_weeks']} fresh weeks; "
+                     f"{t['scenarios_share_above_true_max_peak']:.1%} of the scenarios peak "
+                     f"above their highest, {t['true_max_peak_kw']:.1f} kW)"))
     rows.append(("tuner fit [s]", f"{s['tune_seconds']:.1f}"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
@@ -415,6 +420,8 @@ def _peaks_figure(X, base, tuned, scenarios, threshold, colours, out, plt) -> Pa
         ax.hist(values, bins=bins, density=True, histtype="step", lw=2,
                 color=colours[name], ls=":" if name == "tuned" else "-", label=label)
     ax.axvline(threshold, color="k", ls="--", lw=1, label="threshold")
+    ax.axvline(peaks["data"].max(), color=colours["data"], ls=":", lw=1,
+               label=f"the data's highest week ({peaks['data'].max():.1f} kW)")
     ax.set_xlim(0, xmax)
     ax.set_xlabel("weekly peak [kW]")
     ax.set_ylabel("density")
