@@ -40,6 +40,19 @@ def _budgets(text: str) -> tuple[float, ...]:
     return values
 
 
+def _max_energy(text: str) -> str | float:
+    if text == "median":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"--max-energy must be 'median' or a positive number of kWh, got {text}")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -108,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="VAE training epochs (default 160)")
     p.add_argument("--n-scenarios", type=_positive_int, default=1000,
                    help="peak-week scenarios written to scenarios.csv (default 1000)")
+    p.add_argument("--max-energy", type=_max_energy, default=None,
+                   help="the planner's case: the top-rho peak weeks among the weeks whose "
+                   "weekly energy is at most this many kWh ('median': the data's median "
+                   "weekly energy), tuned with the constraint E_q log(weekly energy) <= "
+                   "log(cap); the scenarios are the model's weeks in that event. Default: "
+                   "no cap")
 
     p = sub.add_parser(
         "digits", help="conditional generation of digits by tilting toward a classifier",
@@ -180,7 +199,8 @@ def main(argv=None) -> int:
             run_energy_peaks(quantile=args.quantile, data=args.data, out=out,
                              n_weeks=args.n_weeks, households=args.households,
                              epochs=args.epochs, seed=args.seed, device=args.device,
-                             n_scenarios=args.n_scenarios, progress=progress)
+                             n_scenarios=args.n_scenarios, max_energy=args.max_energy,
+                             progress=progress)
         elif args.command == "digits":
             from .apps.digits import run_digits
 

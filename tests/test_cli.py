@@ -35,12 +35,45 @@ def test_help_explains_each_option(capsys):
     (["energy-peaks", "--device", "gpu!"], "is not a torch device"),
     (["digits", "--threads", "-2"], "--threads must be a non-negative integer"),
     (["digits", "--threads", "two"], "--threads must be a non-negative integer"),
+    (["energy-peaks", "--max-energy", "mean"], "--max-energy must be 'median' or a positive"),
+    (["energy-peaks", "--max-energy", "-5"], "--max-energy must be 'median' or a positive"),
+    (["energy-peaks", "--max-energy", "0"], "--max-energy must be 'median' or a positive"),
+    (["energy-peaks", "--max-energy", "inf"], "--max-energy must be 'median' or a positive"),
 ])
 def test_bad_arguments_exit_with_usage_error(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_max_energy_parses_median_or_kwh():
+    parse = build_parser().parse_args
+    assert parse(["energy-peaks"]).max_energy is None
+    assert parse(["energy-peaks", "--max-energy", "median"]).max_energy == "median"
+    assert parse(["energy-peaks", "--max-energy", "812.5"]).max_energy == 812.5
+
+
+def test_max_energy_below_every_week_stops_naming_it(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["energy-peaks", "--n-weeks", "50", "--max-energy", "1", "--out", str(out),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-energy" in err and "leaves 0 of 50 weeks" in err
+    assert not (out / "vae.pt").exists()  # stopped before training
+
+
+def test_weekly_energy_pickles_and_sums_the_curves():
+    import pickle
+
+    import torch
+
+    from sktilt.apps.energy import WeeklyEnergy
+
+    x = torch.tensor([[1.0, 2.0, 3.0], [0.5, 0.5, 1.0]])
+    g = pickle.loads(pickle.dumps(WeeklyEnergy(unit=2.0)))
+    assert torch.allclose(g(x), torch.log(torch.tensor([3.0, 1.0])))
+    assert torch.allclose(WeeklyEnergy(log=False)(x), torch.tensor([6.0, 2.0]))
 
 
 def test_version(capsys):
@@ -65,8 +98,11 @@ def test_unreadable_data_is_a_clean_error(tmp_path, capsys):
 def test_energy_peaks_outputs_are_consistent(tmp_path, capsys, monkeypatch):
     import torch
 
+    from sktilt.apps import energy
+
     set_threads = []
     monkeypatch.setattr(torch, "set_num_threads", set_threads.append)
+    monkeypatch.setattr(energy, "_N_TRUTH", 4000)  # the truth check's fresh weeks
     out = tmp_path / "energy"
     argv = ["energy-peaks", "--n-weeks", "400", "--epochs", "8", "--quantile", "0.05",
             "--n-scenarios", "200", "--out", str(out), "--quiet"]
@@ -89,9 +125,51 @@ def test_energy_peaks_outputs_are_consistent(tmp_path, capsys, monkeypatch):
     assert s["weekly_kwh"]["tuned"] > s["weekly_kwh"]["base"]
     assert 0 <= s["p_peak_above_threshold"] < 1 and s["p_peak_above_threshold_se"] >= 0
     assert 0 <= s["base_peak_ks_vs_data"] <= 1
+    assert "max_energy" not in s and s["truth_check"]["n_truth_weeks"] == 4000
+    assert 0 <= s["truth_check"]["peak_ks_vs_truth"] <= 1
     printed = capsys.readouterr().out
     assert f"{s['beta']:.3f}" in printed
     # (that a second run loads the cached VAE is tested on cached_fit in test_apps_common)
+
+
+def test_energy_peaks_max_energy_meets_its_constraint(tmp_path, capsys, monkeypatch):
+    # The planner's case on a tiny run: the constraint's value, target and check, and
+    # the scenarios checked against fresh weeks of the generator, all in summary.json.
+    # A cheaper tuner (as in the meter test below) keeps it short.
+    import functools
+
+    from sktilt import BoltzmannTuner
+    from sktilt.apps import energy
+
+    monkeypatch.setattr(energy, "_N_TRUTH", 4000)
+    monkeypatch.setattr(energy, "BoltzmannTuner", functools.partial(
+        BoltzmannTuner, n_steps=300, n_reference_samples=20_000))
+    out = tmp_path / "energy"
+    argv = ["energy-peaks", "--n-weeks", "400", "--epochs", "8", "--quantile", "0.05",
+            "--n-scenarios", "100", "--max-energy", "median", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    s = json.loads((out / "summary.json").read_text())
+    scenarios = np.loadtxt(out / "scenarios.csv", delimiter=",", skiprows=1)
+    m = s["max_energy"]
+    data = energy.make_load_curves(400, n_households=10, random_state=0)
+    cap = float(np.median(data.sum(1)))
+    assert m["cap_kwh"] == pytest.approx(cap, rel=1e-6)
+    # E_q log(weekly energy / cap) <= 0 within the tuner's tolerance (2 % of the spread
+    # of log energy under p, or 2 standard errors)
+    assert m["target"] == 0 and m["met"] and m["value"] <= m["tolerance"] < 0.05
+    assert m["tuned_geometric_mean_kwh"] == pytest.approx(cap * np.exp(m["value"]))
+    assert m["multiplier"] <= 0
+    assert s["kl_budget"] == pytest.approx(quantile_budget(0.05 * m["data_share_below_cap"]))
+    # every scenario is in the planner's event: energy <= cap and peak above threshold
+    assert scenarios.shape == (100, 168)
+    assert (scenarios.sum(1) <= cap * (1 + 1e-5)).all() and m["scenarios_share_below_cap"] == 1
+    assert (scenarios.max(1) > s["peak_threshold_kw"] * (1 - 1e-5)).all()
+    assert 0 < m["tuned_share_below_cap"] < 1
+    t = s["truth_check"]
+    assert t["n_truth_weeks"] == 4000 and t["n_true_event_weeks"] > 0
+    assert 0 <= t["peak_ks_vs_truth"] <= 1 and 0 <= t["share_of_true_top_weeks_below_cap"] <= 1
+    printed = capsys.readouterr().out
+    assert "constraint E_q log(weekly kWh / cap)" in printed and "NOT met" not in printed
 
 
 def test_energy_peaks_reads_meter_csv(tmp_path, monkeypatch):
