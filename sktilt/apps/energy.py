@@ -52,9 +52,7 @@ class WeeklyEnergy(_Criterion):
         Return ``log`` of the energy, as the peak criterion works in log kW.
     unit : float, default=1.0
         The energy's unit in kWh: ``log=True, unit=cap`` gives ``log(E / cap)``, 0 at
-        the cap, so that a constraint ``<= 0`` is judged on the scale of the energy's
-        spread, not of ``log(cap)`` (the tuner's tolerance is relative to
-        ``max(|c|, sd_p g)``: 2 % of ``log 738`` would be 14 % of the energy).
+        the cap, so that a constraint ``<= 0`` reads as a relative change of the energy.
     """
 
     def __init__(self, log=True, unit=1.0):
@@ -232,7 +230,7 @@ def run_energy_peaks(*, quantile=0.01, data=None, out="sktilt-out/energy-peaks",
     if cap is not None:
         energy_q = tuned.sum(1)
         value, se = float(tuner.constraint_values_[0]), float(tuner.constraint_values_se_[0])
-        # the tuner's own acceptance: within tol * max(|c|, sd_p g) or 2 standard errors
+        # the tuner's own acceptance: within tol * sd_p g or 2 standard errors
         tolerance = max(tuner.tol * float(np.log(base.sum(1) / cap).std()), 2 * se)
         summary["max_energy"] = {
             "requested": max_energy,

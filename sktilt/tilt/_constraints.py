@@ -225,7 +225,7 @@ def solve_reference(f: np.ndarray, G: np.ndarray, budget: float,
     m = len(constraints)
     lam0, kl0, ess0, w0 = _reference_at(f, G, 0.0, constraints, np.zeros(m))
     violations = [k.violation(float(w0 @ G[:, j])) for j, k in enumerate(constraints)]
-    scales = [max(abs(k.value), float(G[:, j].std()), 1e-12) for j, k in enumerate(constraints)]
+    scales = [max(float(G[:, j].std()), 1e-12) for j in range(m)]
     if kl0 > budget * (1 + tol) or any(v > tol * s for v, s in zip(violations, scales)):
         alone = [_reference_at(f, G[:, [j]], 0.0, [k], np.zeros(1)) for j, k in
                  enumerate(constraints)]
@@ -294,7 +294,9 @@ class MultiplierSteering:
     lagrangian : Lagrangian
         Its ``nu`` is updated in place.
     scales : array of shape (n_constraints,)
-        ``max(|c_j|, sd_p g_j)``: the unit of the tolerance ``tol``.
+        ``sd_p g_j``, the spread of ``g_j`` under the base: the unit of the tolerance
+        ``tol`` (a spread, not ``|c_j|``, so that shifting ``g`` by a constant changes
+        nothing).
     tol : float
         A constraint is met when its violation is at most
         ``max(tol * scale, 2 standard errors)``.
@@ -442,8 +444,7 @@ class MultiplierPath:
             lam = _dual(f_ref, g_ref, beta, constraints, lam)
             nu[k] = lam / beta
         nu[0] = nu[1]
-        scales = np.maximum(np.maximum(np.abs([c.value for c in constraints]),
-                                       g_ref.std(0)), 1e-12)
+        scales = np.maximum(g_ref.std(0), 1e-12)
         return cls(constraints, criterion, nu, scales, tol, g_ref), start
 
     def nu_at(self, beta: float, beta_max: float) -> np.ndarray:

@@ -124,7 +124,7 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         the distribution with the largest ``E_q f`` within the budget that meets them:
         beta meets the budget and one Lagrange multiplier per constraint its
         constraint, both steered while the flow trains. A constraint counts as met when
-        ``E_q g`` is within ``tol * max(|c|, sd_p g)`` (or 2 standard errors) of it; one
+        ``E_q g`` is within ``tol * sd_p g`` (or 2 standard errors) of it; one
         that no distribution within the budget meets raises a ``ValueError`` naming it.
     n_components : int or "auto", default="auto"
         Number ``K`` of components of the Gaussian mixture the flow starts from (see
@@ -391,8 +391,7 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         g_ref = constraint_values_at(lagrangian, base, eps_ref, device)
         start = solve_reference(f_ref, g_ref, budget, constraints, tol=self.tol)
         lagrangian.nu[:] = start.nu
-        scales = np.maximum(np.maximum(np.abs([c.value for c in constraints]),
-                                       g_ref.std(0)), 1e-12)
+        scales = np.maximum(g_ref.std(0), 1e-12)
         return MultiplierSteering(lagrangian, scales, float(self.tol), None, g_ref, start)
 
     def _n_reference(self, base: Base) -> int:
