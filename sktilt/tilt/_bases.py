@@ -21,7 +21,7 @@ and the map to instance space.
 from __future__ import annotations
 
 __all__ = ["Base", "DistributionBase", "GaussianBase", "LatentBase", "LatentSampler",
-           "as_base"]
+           "WhitenedBase", "as_base"]
 
 import math
 from abc import ABC, abstractmethod
@@ -108,11 +108,16 @@ class Base(ABC):
     differentiable : bool
         Whether :meth:`log_prob` has a gradient in its argument (else the tuner uses
         score-function gradients throughout).
+    components : int or None
+        Number of components when ``p`` is a finite mixture (a tilted mixture has as
+        many modes at most), else ``None``.
     """
 
     dim: int
     latent: bool
     differentiable: bool = True
+    #: Number of components when ``p`` is a known finite mixture (else ``None``).
+    components: int | None = None
 
     @abstractmethod
     def lazy(self) -> LazyDistribution:
@@ -304,7 +309,7 @@ class WhitenedBase(Base):
 
     def __init__(self, base: Base, mean: torch.Tensor, scale_tril: torch.Tensor):
         self.inner, self.dim = base, base.dim
-        self.differentiable = base.differentiable
+        self.differentiable, self.components = base.differentiable, base.components
         self.mean = mean.float()
         self.scale_tril = scale_tril.float()
         self._log_det = float(scale_tril.diagonal().log().sum())

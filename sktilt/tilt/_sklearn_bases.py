@@ -92,7 +92,7 @@ class MixtureBase(Base):
         w = torch.as_tensor(np.asarray(weights, dtype=np.float64))
         self.log_weights = (w / w.sum()).log().float()
         self.means = torch.as_tensor(np.array(means, dtype=np.float32))
-        self.dim = int(self.means.shape[1])
+        self.components, self.dim = (int(n) for n in self.means.shape)
         self.scale = (None if scale is None else torch.as_tensor(
             np.broadcast_to(np.asarray(scale, dtype=np.float64), (self.dim,)).copy(),
             dtype=torch.float32))
@@ -106,11 +106,6 @@ class MixtureBase(Base):
                                                            upper=False).float()
             self._half_log_det = L.diagonal(dim1=-2, dim2=-1).log().sum(-1).float()
         self._lazy = _Lazy(self)
-
-    @property
-    def components(self) -> int:
-        """Number of mixture components ``K``."""
-        return int(self.means.shape[0])
 
     def lazy(self):
         return self._lazy

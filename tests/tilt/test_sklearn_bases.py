@@ -243,3 +243,27 @@ def test_pathwise_gradient_on_a_numpy_base_is_refused():
     with pytest.raises(ValueError, match="gradient='pathwise'.*base_sampler _NumpyDensity"):
         BoltzmannTuner(_NumpyDensity(), LinearCriterion([1.0, 0.0]),
                        gradient="pathwise").fit(X)
+
+
+def test_path_refuses_a_numpy_base():
+    from sktilt import BoltzmannPath
+
+    base = _NumpyDensity().fit(np.random.default_rng(0).normal(size=(100, 2)))
+    with pytest.raises(ValueError, match="base_sampler _NumpyDensity is evaluated in numpy"):
+        BoltzmannPath(base, LinearCriterion([1.0, 0.0])).fit()
+
+
+def test_linear_tilt_of_a_kde_matches_closed_form_at_defaults():
+    # A gaussian KDE is a mixture of isotropic Gaussians at the training points.
+    X = _correlated_data(80, seed=2)[:, :3]
+    kde = KernelDensity(bandwidth=0.5).fit(X)
+    a, budget = np.array([1.0, 1.0, -1.0]) / np.sqrt(3), 2.0
+    args = (np.full(len(X), 1 / len(X)), X, np.broadcast_to(0.25 * np.eye(3), (len(X), 3, 3)), a)
+    lo, hi = 1e-3, 20.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if _linear_tilt(*args, mid)[1] < budget else (lo, mid)
+    tuner = BoltzmannTuner(kde, LinearCriterion(a), kl_budget=budget, random_state=0).fit()
+    assert tuner.flow_.components == 32  # one per training point, at most 32
+    assert tuner.criterion_mean_ == pytest.approx(_linear_tilt(*args, lo)[0], rel=0.03)
+    assert tuner.kl_ == pytest.approx(budget, rel=0.03)
