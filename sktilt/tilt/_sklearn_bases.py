@@ -21,6 +21,7 @@ from __future__ import annotations
 
 __all__ = ["EstimatorBase", "MixtureBase", "sklearn_base"]
 
+import copy
 import inspect
 import math
 
@@ -82,6 +83,21 @@ class MixtureBase(Base):
     scale : float, array-like of shape (d,) or None, default=None
         Instead of ``scale_tril``: standard deviations shared by every component, one
         per feature or one for all (a gaussian KDE's bandwidth).
+
+    Attributes
+    ----------
+    components, dim : int
+        ``K`` and ``d``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktilt.tilt import MixtureBase
+    >>> base = MixtureBase([0.5, 0.5], [[0.0], [3.0]], scale=1.0)
+    >>> base.sample(4).shape
+    torch.Size([4, 1])
+    >>> round(float(base.log_prob(torch.tensor([[1.5]]))), 4)  # log N(1.5; 0, 1)
+    -2.0439
     """
 
     latent = False
@@ -189,7 +205,6 @@ def _sample_seeded(estimator, n: int, seed: int):
     if "random_state" in inspect.signature(estimator.sample).parameters:
         out = estimator.sample(n, random_state=seed)
     elif "random_state" in getattr(estimator, "get_params", dict)():
-        import copy
         out = copy.copy(estimator).set_params(random_state=seed).sample(n)
     else:
         out = estimator.sample(n)
@@ -215,8 +230,9 @@ def _split_pipeline(estimator, param: str):
         # x = m + s * (inner); composed with the map of the steps before it.
         shift, scale = shift + scale * m, scale * s
     final = estimator.steps[-1][1]
-    return final, np.broadcast_to(shift, (_n_features(final),)).astype(float), \
-        np.broadcast_to(scale, (_n_features(final),)).astype(float)
+    d = _n_features(final)
+    return (final, np.broadcast_to(shift, (d,)).astype(float),
+            np.broadcast_to(scale, (d,)).astype(float))
 
 
 def _n_features(estimator) -> int:
