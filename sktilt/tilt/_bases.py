@@ -116,7 +116,7 @@ class Base(ABC):
     dim: int
     latent: bool
     differentiable: bool = True
-    #: Number of components when ``p`` is a known finite mixture (else ``None``).
+    # A known finite mixture: its number of components (see the class docstring).
     components: int | None = None
 
     @abstractmethod
