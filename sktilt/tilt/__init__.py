@@ -5,6 +5,7 @@ criterion ``f`` with a normalising flow, choosing beta so that ``KL(q_beta || p)
 budget. The private modules hold one piece each:
 
 * ``_bases`` -- the base models ``p`` (:class:`LatentSampler`, :class:`GaussianBase`);
+* ``_sklearn_bases`` -- scikit-learn density estimators as bases (:class:`MixtureBase`);
 * ``_criteria`` -- ready-made criteria ``f`` and how any criterion is called;
 * ``_flows`` -- the tuned model ``q = T_# M``, a Gaussian mixture through zuko layers;
 * ``_objective`` -- what the flow is trained on (reverse KL at a beta, weighted likelihood);
@@ -19,6 +20,7 @@ budget. The private modules hold one piece each:
 """
 
 from ._bases import Base, GaussianBase, LatentSampler, as_base
+from ._sklearn_bases import MixtureBase
 from ._beta_search import BetaController, quantile_budget
 from ._criteria import (
     ClassLogProbability,
@@ -61,6 +63,7 @@ __all__ = [
     "LatentSampler",
     "LinearCriterion",
     "LogDensityRatio",
+    "MixtureBase",
     "QuadraticCriterion",
     "TailEstimate",
     "ImportanceDiagnostics",

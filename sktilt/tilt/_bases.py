@@ -8,7 +8,10 @@ Three kinds of base are accepted:
   (``MultivariateNormal``, a zuko flow's distribution); tuning happens in instance space;
 * an unfitted or fitted estimator with ``fit(X)`` and ``get_base_sampler()`` returning
   one of the above (:class:`GaussianBase`, :class:`~sktilt.VAE`); the tuner fits it on
-  ``X`` first when needed.
+  ``X`` first when needed;
+* a scikit-learn density estimator with ``sample`` and ``score_samples``
+  (``GaussianMixture``, ``KernelDensity``, a ``Pipeline`` with a ``StandardScaler``
+  in front, ...), see :mod:`sktilt.tilt._sklearn_bases`.
 
 :func:`as_base` turns the first two into a :class:`Base`, the small interface the
 training loop uses: where ``p`` lives (the flow's space), how to sample it, its density,
@@ -18,7 +21,7 @@ and the map to instance space.
 from __future__ import annotations
 
 __all__ = ["Base", "DistributionBase", "GaussianBase", "LatentBase", "LatentSampler",
-           "as_base"]
+           "WhitenedBase", "as_base"]
 
 import math
 from abc import ABC, abstractmethod
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 import zuko
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 from zuko.lazy import LazyDistribution
@@ -101,10 +105,19 @@ class Base(ABC):
         Dimension of the space the flow acts on.
     latent : bool
         Whether that space is a latent space (decoded by :meth:`to_instance`).
+    differentiable : bool
+        Whether :meth:`log_prob` has a gradient in its argument (else the tuner uses
+        score-function gradients throughout).
+    components : int or None
+        Number of components when ``p`` is a finite mixture (a tilted mixture has as
+        many modes at most), else ``None``.
     """
 
     dim: int
     latent: bool
+    differentiable: bool = True
+    # A known finite mixture: its number of components (see the class docstring).
+    components: int | None = None
 
     @abstractmethod
     def lazy(self) -> LazyDistribution:
@@ -193,9 +206,21 @@ def as_base(base_sampler, *, param: str = "base_sampler") -> Base:
         return DistributionBase(base_sampler)
     if hasattr(base_sampler, "get_base_sampler"):
         return as_base(base_sampler.get_base_sampler(), param=param)
+    if any(hasattr(base_sampler, a) for a in ("score_samples", "sample", "steps")):
+        from ._sklearn_bases import sklearn_base  # it builds on this module
+
+        try:
+            check_is_fitted(base_sampler)
+        except NotFittedError:
+            raise NotFittedError(
+                f"{param} {type(base_sampler).__name__} is not fitted: fit it first, or "
+                "pass it to BoltzmannTuner and call fit(X) with its training data."
+            ) from None
+        return sklearn_base(base_sampler, param=param)
     raise TypeError(
         f"{param} must be a LatentSampler, a torch.distributions.Distribution with "
-        f"log_prob, or an estimator with get_base_sampler(); got "
+        f"log_prob, an estimator with get_base_sampler(), or a density estimator with "
+        f"sample and score_samples (e.g. GaussianMixture); got "
         f"{type(base_sampler).__name__}."
     )
 
@@ -269,3 +294,49 @@ class GaussianBase(BaseEstimator):
             torch.as_tensor(self.mean_, dtype=torch.float32),
             covariance_matrix=torch.as_tensor(self.covariance_, dtype=torch.float32),
         )
+
+
+class WhitenedBase(Base):
+    """An instance-space base seen through ``x = mean + L z`` (``L L^T`` its covariance).
+
+    The flow then acts on ``z``, where ``p`` has zero mean and identity covariance: its
+    steps (Adam's, of about ``lr`` per parameter) are in units of the base's own spread
+    along every direction, however correlated or thin the base is. KL, ``log q/p`` and
+    the criterion are unchanged by the map.
+    """
+
+    latent = False
+
+    def __init__(self, base: Base, mean: torch.Tensor, scale_tril: torch.Tensor):
+        self.inner, self.dim = base, base.dim
+        self.differentiable, self.components = base.differentiable, base.components
+        self.mean = mean.float()
+        self.scale_tril = scale_tril.float()
+        self._log_det = float(scale_tril.diagonal().log().sum())
+
+    @classmethod
+    def from_samples(cls, base: Base, n: int = 65536) -> WhitenedBase:
+        """Whiten by the mean and covariance of ``n`` draws of ``base`` (global RNG)."""
+        x = base.sample(n).double()
+        mean = x.mean(0)
+        cov = torch.cov(x.T).reshape(base.dim, base.dim)
+        cov = cov + 1e-9 * cov.diagonal().mean() * torch.eye(base.dim, dtype=cov.dtype)
+        return cls(base, mean, torch.linalg.cholesky(cov))
+
+    def lazy(self):
+        return self.inner.lazy()
+
+    def sample(self, n, device="cpu"):
+        x = self.inner.sample(n, device=device)
+        return torch.linalg.solve_triangular(self.scale_tril.to(x.device),
+                                             (x - self.mean.to(x.device)).T, upper=False).T
+
+    def log_prob(self, z):
+        return self.inner.log_prob(self.to_instance(z)) + self._log_det
+
+    def to_instance(self, z):
+        return self.mean.to(z.device) + z @ self.scale_tril.to(z.device).T
+
+    def to(self, device):
+        self.inner.to(device)
+        return self

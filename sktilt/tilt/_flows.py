@@ -1,7 +1,7 @@
 """The tuned model ``q = T_# M`` as a zuko normalising flow (BTGM Eq. 8-9).
 
-``M`` is a learnt Gaussian mixture (:class:`zuko.mixtures.GMM`, diagonal covariances)
-over the base's space (the latent space for decoder models) and ``T`` a stack of
+``M`` is a learnt Gaussian mixture (:class:`zuko.mixtures.GMM`, diagonal or full
+covariances) over the base's space (the latent space for decoder models) and ``T`` a stack of
 coupling layers, so ``log q(T(e)) = log M(e) - log|det J_T(e)|``. Why a mixture: the
 tilts the tuner meets are often unions of regions -- ``f = max`` of a curve peaks at
 one of many hours, each a mode of ``q_beta`` -- and a single flow trained by reverse KL
@@ -110,7 +110,7 @@ class TiltFlow(Flow):
         The layers of ``T`` in sampling order (mixture sample to tuned sample); may be
         empty.
     mixture : zuko.mixtures.GMM
-        ``M``, with diagonal covariances.
+        ``M``, with diagonal or (unconditional) full covariances.
     """
 
     def __init__(self, layers: Sequence[LazyTransform], mixture: GMM) -> None:
@@ -159,6 +159,14 @@ class TiltFlow(Flow):
         samples at that one context (the mixture's hyper-network then runs once).
         """
         mixture = self.base(c)
+        if self.full_covariance:
+            if c is not None:
+                raise NotImplementedError("full-covariance mixtures are unconditional")
+            index = torch.distributions.Categorical(logits=mixture.logits).sample((n,))
+            noise = torch.randn(n, mixture.base.loc.shape[-1], device=index.device)
+            e = mixture.base.loc[index] + (mixture.base.scale_tril[index]
+                                           @ noise[:, :, None])[..., 0]
+            return self._forward(None, e.shape[:-1])(e)
         logits, mean, std = mixture.logits, mixture.base.mean, mixture.base.stddev
         if c is None or c.shape[0] == 1:
             index = torch.distributions.Categorical(logits=logits.reshape(-1)).sample((n,))
@@ -180,17 +188,33 @@ class TiltFlow(Flow):
             ladj = ladj.sum(-1)
         return self.base(c).log_prob(e) + ladj
 
+    @property
+    def full_covariance(self) -> bool:
+        """Whether the mixture's components have full covariances (else diagonal)."""
+        return self.base.covariance_type == "full"
+
     @torch.no_grad()
     def init_mixture_(self, weights, means, stds) -> None:
-        """Set the mixture's weights (K,), means (K, d) and standard deviations (K, d).
+        """Set the mixture's weights (K,), means (K, d) and scales.
 
-        (zuko's ``GMM.initialize`` stores log-variances where the diagonal model expects
-        log-scales; this sets the parameters of :func:`standard_mixture` directly.)
+        ``stds`` are standard deviations (K, d) for a diagonal mixture, covariance
+        matrices (K, d, d) for a full one. (zuko's ``GMM.initialize`` stores
+        log-variances where the diagonal model expects log-scales; this sets the
+        parameters of :func:`standard_mixture` directly.)
         """
         mixture = self.base
         params = [torch.as_tensor(np.log(weights), dtype=torch.float32),
-                  torch.as_tensor(means, dtype=torch.float32),
-                  torch.as_tensor(np.log(stds), dtype=torch.float32)]
+                  torch.as_tensor(means, dtype=torch.float32)]
+        if self.full_covariance:
+            tril = np.linalg.cholesky(np.asarray(stds, dtype=np.float64))
+            d = tril.shape[-1]
+            rows, cols = np.tril_indices(d, -1)  # row-major, as zuko scatters them
+            diag = np.maximum(np.diagonal(tril, axis1=-2, axis2=-1) - mixture.epsilon,
+                              1e-12)
+            params += [torch.as_tensor(np.log(diag), dtype=torch.float32),
+                       torch.as_tensor(tril[:, rows, cols], dtype=torch.float32)]
+        else:
+            params.append(torch.as_tensor(np.log(stds), dtype=torch.float32))
         if hasattr(mixture, "hyper"):  # conditional: a constant start, as zuko does
             mixture.hyper[-1].weight.mul_(1e-2)
             mixture.hyper[-1].bias.copy_(torch.cat([p.flatten() for p in params]))
@@ -261,9 +285,15 @@ def build_layers(features: int, *, flow: str = "realnvp", transforms: int = 0,
 
 
 def standard_mixture(features: int, components: int, context: int = 0,
-                     hidden_features: Sequence[int] = (64, 64)) -> GMM:
-    """A diagonal GMM whose every component is ``N(0, I)`` (so ``q = p`` for a latent base)."""
-    mixture = GMM(features, context, components=components, covariance_type="diagonal",
+                     hidden_features: Sequence[int] = (64, 64),
+                     covariance_type: str = "diagonal") -> GMM:
+    """A GMM whose every component is ``N(0, I)`` (so ``q = p`` for a latent base).
+
+    ``covariance_type`` is ``"diagonal"`` or ``"full"`` (unconditional only).
+    """
+    if covariance_type == "full" and context:
+        raise ValueError("a conditional mixture has diagonal covariances.")
+    mixture = GMM(features, context, components=components, covariance_type=covariance_type,
                   hidden_features=tuple(hidden_features))
     with torch.no_grad():
         if context:  # the hyper-network starts constant: zero weights, bias = the params
@@ -277,15 +307,18 @@ def standard_mixture(features: int, components: int, context: int = 0,
 
 
 def build_flow(features: int, *, components: int = 1, context: int = 0,
-               hidden_features: Sequence[int] = (64, 64), **kwargs) -> TiltFlow:
+               hidden_features: Sequence[int] = (64, 64), covariance_type: str = "diagonal",
+               **kwargs) -> TiltFlow:
     """A :class:`TiltFlow` starting at ``N(0, I)``; ``kwargs`` go to :func:`build_layers`.
 
-    ``components`` is the number ``K`` of mixture components and ``context`` the number of
-    context features (e.g. 1 for a flow conditioned on beta).
+    ``components`` is the number ``K`` of mixture components, ``context`` the number of
+    context features (e.g. 1 for a flow conditioned on beta) and ``covariance_type`` the
+    mixture's (``"diagonal"`` or, unconditional only, ``"full"``).
     """
     return TiltFlow(build_layers(features, context=context, hidden_features=hidden_features,
                                  **kwargs),
-                    standard_mixture(features, components, context, hidden_features))
+                    standard_mixture(features, components, context, hidden_features,
+                                     covariance_type))
 
 
 def components_for(dim: int, n_components="auto") -> int:

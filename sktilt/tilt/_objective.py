@@ -80,6 +80,8 @@ class TiltObjective:
     sticking_the_landing: bool = True
 
     def __call__(self, flow: TiltFlow, *, beta: float) -> tuple[torch.Tensor, dict]:
+        if not self.base.differentiable:
+            return self._score_only(flow, beta)
         z, weights = flow.stratified(max(1, self.batch_size // flow.components))
         z, weights = z.reshape(-1, z.shape[-1]), weights.reshape(-1)
         # A component whose weight underflowed would multiply a -inf log-density by 0.
@@ -102,6 +104,28 @@ class TiltObjective:
         loss = kl - beta * tilt
         return loss, {"kl_batch": kl.item(), "criterion_batch": (weights * f).sum().item(),
                       "criterion_sq_batch": (weights * f.detach() ** 2).sum().item()}
+
+
+    def _score_only(self, flow: TiltFlow, beta: float) -> tuple[torch.Tensor, dict]:
+        # log p has no gradient (a numpy base): the whole objective -E_q[g] with
+        # g = beta f + log p - log q goes through the score function, using
+        # grad E_q[g] = E_q[(g - b) grad log q] (the term E_q[grad log q] is zero).
+        with torch.no_grad():
+            z = flow.draw(self.batch_size)
+            f = _blamed_criterion(self.criterion, self.base, z)
+            log_p = self.base.log_prob(z)
+        log_q = flow().log_prob(z)
+        log_ratio = log_q.detach() - log_p
+        if not torch.isfinite(log_ratio).all():
+            raise DivergenceError("the base's score_samples returned -inf/NaN at points "
+                                  "the flow drew")
+        kl = log_ratio.mean()
+        value = kl - beta * f.mean()
+        surrogate = -score_function_surrogate(log_q, beta * f - log_ratio)
+        # The value of the objective, the gradient of the surrogate.
+        loss = value + surrogate - surrogate.detach()
+        return loss, {"kl_batch": kl.item(), "criterion_batch": f.mean().item(),
+                      "criterion_sq_batch": (f**2).mean().item()}
 
 
 def _blamed_criterion(criterion, base: Base, z: torch.Tensor) -> torch.Tensor:

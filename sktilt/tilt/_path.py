@@ -279,6 +279,12 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         check_hidden_units(self.hidden_features, "hidden_features")
         constraints = check_constraints(self.constraints)
         base = as_base(self.base_sampler).to(check_device(self.device))
+        if not base.differentiable:  # the path's objective differentiates log p pathwise
+            raise ValueError(
+                f"BoltzmannPath needs a differentiable base log-density; base_sampler "
+                f"{type(self.base_sampler).__name__} is evaluated in numpy. Use "
+                "BoltzmannTuner (score-function gradients) or a base with a torch form "
+                "(GaussianMixture, gaussian KernelDensity, a torch Distribution).")
         k = components_for(base.dim, self.n_components)
         seed = draw_seed(self.random_state)
         budget = float(self.max_kl_budget)
