@@ -23,9 +23,10 @@ def _run(code):
     return proc.stdout.split()
 
 
-def test_readme_has_the_two_quickstarts():
-    assert len(BLOCKS) == 2
-    assert "BoltzmannTuner" in BLOCKS[0] and "AVOSimulatorFitter" in BLOCKS[1]
+def test_readme_has_the_three_quickstarts():
+    assert len(BLOCKS) == 3
+    assert "BoltzmannTuner" in BLOCKS[0] and "AVOSimulatorFitter" in BLOCKS[2]
+    assert "GaussianMixture" in BLOCKS[1] and "constraints" in BLOCKS[1]
 
 
 def test_boltzmann_quickstart():
@@ -33,8 +34,16 @@ def test_boltzmann_quickstart():
     assert beta > 0 and kl == pytest.approx(4.605, rel=0.05) and criterion_mean > 0
 
 
+def test_sklearn_base_with_a_constraint():
+    data_mean, tuned_mean, proline = map(float, _run(BLOCKS[1]))
+    assert data_mean == pytest.approx(13.0, abs=0.01)
+    assert tuned_mean > data_mean + 1.0
+    # At most the median (673.5 mg/l), within the tuner's tolerance (2 % of sd 315).
+    assert proline <= 673.5 + 0.02 * 315
+
+
 def test_avo_quickstart():
-    out = _run(BLOCKS[1])
+    out = _run(BLOCKS[2])
     lam = float(out[-1].strip("[]"))
     assert lam == pytest.approx(7.0, abs=0.5)
 
