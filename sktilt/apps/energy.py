@@ -11,13 +11,11 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from .._random import resolve_seed, torch_seeded
 from .._training import EpochProgress
 from ..datasets import load_meter_curves, make_load_curves
 from ..models import VAE
 from ..tilt import BoltzmannTuner, CurveMaximum, quantile_budget
 from ..tilt._criteria import _Criterion, _flat
-from ..tilt._rare_events import sir_tail_sample
 from ._common import cached_fit, save_figure, write_json
 
 
@@ -82,37 +80,24 @@ def fit_peak_tuner(vae, *, quantile=0.01, max_energy_kwh=None, low_share=None,
                           random_state=seed, verbose=verbose).fit()
 
 
-def sample_event(tuner, n, log_peak_threshold, max_energy_kwh, *, random_state=None,
-                 defensive=0.3, round_factor=4, max_factor=1000):
+def sample_event(tuner, n, log_peak_threshold, max_energy_kwh, *, random_state=None):
     """``n`` draws of the base model ``p`` given peak > threshold and energy <= cap.
 
-    The tuner's proposal (the tilt, mixed with its start flow and ``p`` as in
-    :meth:`~sktilt.BoltzmannTuner.sample_tail`) is drawn in rounds and its candidates in
-    the event resampled in proportion to ``p / r``, until the effective number of
-    candidates reaches ``n`` (at most ``max_factor * n`` candidates). Returns the draws
-    the share of the proposal's candidates that fell in the event, the effective number
-    of candidates, and the importance-sampling estimate of ``P_p(event)`` with its
-    standard error.
+    :meth:`~sktilt.BoltzmannTuner.sample_tail` and
+    :meth:`~sktilt.BoltzmannTuner.tail_probability` with ``where`` = the energy cap.
+    Returns the draws, the share of the proposal's candidates that fell in the event,
+    the effective number of those candidates, and the importance-sampling estimate of
+    ``P_p(event)`` with its standard error.
     """
-    seed = resolve_seed(tuner.random_state, random_state)
-    parts, drawn, ess, sums = [], 0, 0.0, np.zeros(2)
-    with torch_seeded(seed):
-        while drawn < max_factor * n and ess < n:
-            log_w, f, x = tuner._draw_proposal(round_factor * n, defensive, keep_x=True)
-            x = x.reshape(len(x), -1)
-            hit = (f > log_peak_threshold) & (x.sum(1) <= max_energy_kwh)
-            parts.append((log_w[hit], x[hit]))
-            drawn += round_factor * n
-            sums += np.exp(log_w[hit]).sum(), np.exp(2 * log_w[hit]).sum()
-            w = np.exp(np.concatenate([p[0] for p in parts]))
-            ess = float(w.sum() ** 2 / (w @ w)) if w.size else 0.0
-    log_w, x = (np.concatenate([p[i] for p in parts]) for i in range(2))
-    # every kept candidate is in the event: f = 1 > 0 marks them for the resample
-    sample = sir_tail_sample(x, np.ones(len(x)), log_w, 0.0, n, np.random.default_rng(seed),
-                             n_candidates=drawn)
-    p_event = sums[0] / drawn  # the unbiased mean of w 1{event} over all candidates
-    p_se = math.sqrt(max(sums[1] / drawn - p_event**2, 0.0) / drawn)
-    return sample, len(x) / drawn, ess, (float(p_event), p_se)
+    def at_most_cap(x):
+        return x.reshape(len(x), -1).sum(1) <= max_energy_kwh
+
+    sample = tuner.sample_tail(n, log_peak_threshold, where=at_most_cap,
+                               random_state=random_state)
+    estimate = tuner.tail_probability(log_peak_threshold, where=at_most_cap,
+                                      random_state=random_state)
+    return (sample, estimate.n_hits / estimate.n_samples, estimate.ess,
+            (estimate.probability, estimate.std_error))
 
 
 def _ks(a, b) -> float | None:

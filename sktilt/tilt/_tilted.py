@@ -48,6 +48,20 @@ def _check_threshold(threshold) -> float:
     return float(threshold)
 
 
+def _restricted(f: np.ndarray, x: np.ndarray | None, where) -> np.ndarray:
+    """``f``, with ``-inf`` where ``where(x)`` is false (out of the event at any threshold)."""
+    if where is None:
+        return f
+    if not callable(where):
+        raise TypeError(f"where must be a callable mapping samples (n, ...) to a boolean "
+                        f"mask (n,), got {type(where).__name__}.")
+    mask = np.asarray(where(x))
+    if mask.shape != (len(f),) or mask.dtype != bool:
+        raise ValueError(f"where must return a boolean mask of shape ({len(f)},) for "
+                         f"{len(f)} samples; got dtype {mask.dtype}, shape {mask.shape}.")
+    return np.where(mask, f, -np.inf)
+
+
 def _latent_or_unfitted(model) -> bool:
     # sample_latent exists unless the fitted base turned out to be in instance space.
     base = getattr(model, "base_", None)
@@ -146,7 +160,7 @@ class TiltedModelMixin:
         return self._draw(n_samples, random_state, latent=True)
 
     # ----------------------------------------------------------- rare events
-    def tail_probability(self, threshold, *, n_samples=100_000, defensive=0.3,
+    def tail_probability(self, threshold, *, where=None, n_samples=100_000, defensive=0.3,
                          random_state=None):
         """Estimate ``P_p(f(x) > threshold)`` by importance sampling from ``q_beta``.
 
@@ -171,6 +185,11 @@ class TiltedModelMixin:
         ----------
         threshold : float
             The threshold ``t`` on the criterion.
+        where : callable or None, default=None
+            A further condition on the event, ``P_p(f(x) > t and where(x))``: maps an
+            array of samples ``(n, ...)`` in instance space to a boolean mask ``(n,)``
+            (e.g. the weeks whose energy is at most a cap). The crude reference check
+            is then not available (the reference keeps ``f`` only).
         n_samples : int, default=100_000
             Samples of the proposal to draw.
         defensive : float in [0, 1), default=0.3
@@ -189,8 +208,10 @@ class TiltedModelMixin:
         n = check_n_samples(n_samples)
         threshold = _check_threshold(threshold)
         with torch_seeded(resolve_seed(self.random_state, random_state)):
-            log_w, f, _ = self._draw_proposal(n, defensive)
-        estimate = importance_tail_probability(f, log_w, threshold)
+            log_w, f, x = self._draw_proposal(n, defensive, keep_x=where is not None)
+        estimate = importance_tail_probability(_restricted(f, x, where), log_w, threshold)
+        if where is not None:
+            return estimate
         crude, crude_se = crude_tail_probability(self._reference_f, threshold)
         estimate = replace(estimate, reference_probability=crude, reference_std_error=crude_se)
         if abs(estimate.reference_z) > _CONSISTENCY_Z:
@@ -220,8 +241,8 @@ class TiltedModelMixin:
         return draw_defensive(self.flow_, self.start_flow_, fractions, self.base_,
                               self.criterion, n, keep_x=keep_x)
 
-    def sample_tail(self, n_samples, threshold, *, oversample="auto", defensive=0.3,
-                    random_state=None):
+    def sample_tail(self, n_samples, threshold, *, where=None, oversample="auto",
+                    defensive=0.3, random_state=None):
         """Draw from ``p`` restricted to ``f(x) > threshold`` (sampling-importance-resampling).
 
         Candidates are drawn from the proposal of :meth:`tail_probability`; those above
@@ -237,6 +258,9 @@ class TiltedModelMixin:
             Number of samples to return.
         threshold : float
             The threshold ``t`` on the criterion.
+        where : callable or None, default=None
+            A further condition, as in :meth:`tail_probability`: draws ``p`` restricted
+            to ``f(x) > t and where(x)``.
         oversample : int or "auto", default="auto"
             Candidates drawn per returned sample; ``"auto"`` adapts it (see above).
         defensive : float in [0, 1), default=0.3
@@ -260,6 +284,7 @@ class TiltedModelMixin:
         with torch_seeded(seed):
             while drawn < max_candidates and ess < n:
                 log_w, f, x = self._draw_proposal(round_size, defensive, keep_x=True)
+                f = _restricted(f, x, where)
                 hit = f > threshold
                 parts.append((log_w[hit], f[hit], x[hit]))
                 drawn += round_size
