@@ -24,9 +24,9 @@ from torch import nn
 
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_seeded
-from .._utils import check_hidden_units, frozen_copy, mlp
+from .._utils import check_hidden_units, frozen_copy, mlp, to_numpy
 from ..tilt import ClassLogProbability
-from ._skorch import SkorchModelMixin, standardization_stats
+from ._skorch import SkorchModelMixin, inference_copy, standardization_stats
 
 
 class MLPClassifierModule(nn.Module):
@@ -193,8 +193,21 @@ class TorchClassifier(VersionedStateMixin, SkorchModelMixin, NeuralNetClassifier
         return validate_data(self, X, reset=False, dtype=np.float32)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``."""
-        return super().predict_proba(self._check_X(X))
+        """Class probabilities (float32), columns in the order of ``classes_``.
+
+        Computed on a float64 copy of the module, so that a row's probabilities do not
+        depend on the batch it is in (float32 products do, by up to ~1e-7).
+        """
+        X = self._check_X(X)
+        module, dtype = inference_copy(self.module_, self.device)
+        nonlin = self._get_predict_nonlinearity()
+        out = np.empty((len(X), len(self.classes_)), np.float32)
+        step = 4096  # rows per chunk: bounds memory, not the result
+        with torch.no_grad():
+            for start in range(0, len(X), step):
+                x = torch.as_tensor(X[start:start + step], device=self.device, dtype=dtype)
+                out[start:start + len(x)] = to_numpy(nonlin(module(x)))
+        return out
 
     def predict(self, X) -> np.ndarray:
         """Most probable label of ``classes_``."""

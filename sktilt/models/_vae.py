@@ -30,7 +30,7 @@ from .._persistence import VersionedStateMixin
 from .._random import draw_seed, resolve_seed, torch_generator, torch_seeded
 from .._utils import check_hidden_units, check_n_samples, draw_in_chunks, frozen_copy, to_numpy
 from ..tilt import LatentSampler
-from ._skorch import SkorchModelMixin, standardization_stats
+from ._skorch import SkorchModelMixin, inference_copy, standardization_stats
 from ._vae_module import LIKELIHOODS, NOISE_MODELS, NegativeELBO, VAEDecoder, VAEModule
 
 # Rows per chunk of the inference methods: bounds memory beyond the output.
@@ -239,22 +239,26 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
         return self.criterion_(nll, kl, float(self.beta_kl))
 
     # --------------------------------------------------------------- inference
-    def _batched(self, X, fn) -> np.ndarray:
+    def _batched(self, X, fn, dtype=np.float32) -> np.ndarray:
+        """``fn(module, x)`` on chunks of ``X``, computed on a float64 copy of the module
+        (see :func:`~sktilt.models._skorch.inference_copy`: a row's result then does not
+        depend on the batch it is in) and returned as ``dtype``."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        self.module_.eval()
+        module, torch_dtype = inference_copy(self.module_, self.device)
         starts = iter(range(0, len(X), _CHUNK))
 
         def draw(m):
             start = next(starts)
-            return (to_numpy(fn(torch.as_tensor(X[start:start + m], device=self.device))),)
+            x = torch.as_tensor(X[start:start + m], device=self.device, dtype=torch_dtype)
+            return (to_numpy(fn(module, x), dtype),)
 
         with torch.no_grad():
             return draw_in_chunks(len(X), _CHUNK, draw)[0]
 
     def encode(self, X) -> np.ndarray:
         """Posterior means ``E[z | x]``, shape (n_samples, latent_dim)."""
-        return self._batched(X, lambda x: self.module_.encode(x)[0])
+        return self._batched(X, lambda module, x: module.encode(x)[0])
 
     def transform(self, X) -> np.ndarray:
         """Latent means (as :meth:`encode`), for use in a Pipeline."""
@@ -277,7 +281,7 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
 
     def reconstruct(self, X) -> np.ndarray:
         """Decoded posterior means ``decode(encode(X))`` in data units."""
-        return self._batched(X, lambda x: self.module_.decode(self.module_.encode(x)[0]))
+        return self._batched(X, lambda module, x: module.decode(module.encode(x)[0]))
 
     def predict(self, X) -> np.ndarray:
         """Reconstructions (as :meth:`reconstruct`)."""
@@ -289,7 +293,7 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float32"]  # computes in float32
+        tags.transformer_tags.preserves_dtype = ["float32"]  # returns float32
         tags.non_deterministic = False  # given random_state
         return tags
 
@@ -311,8 +315,10 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
             raise ValueError(f"n_draws must be a positive int, got {n_draws!r}.")
         check_is_fitted(self)
         gen = torch_generator(draw_seed(self.random_state))
-        eps = torch.randn(n_draws, self.module_.latent_dim, generator=gen).to(self.device)
-        return self._batched(X, lambda x: self.module_.elbo(x, eps)).astype(np.float64)
+        eps = torch.randn(n_draws, self.module_.latent_dim, generator=gen)
+        # float64 throughout: a row's ELBO sums n_features log-densities over n_draws
+        # decodes, and in float32 it moved by ~5e-7 with the batch size (issue #29)
+        return self._batched(X, lambda module, x: module.elbo(x, eps.to(x)), np.float64)
 
     def score(self, X, y=None) -> float:
         """Mean ELBO over ``X`` (higher is better; used by GridSearchCV)."""

@@ -192,6 +192,26 @@ def test_sklearn_common_checks(estimator):
         check_estimator(estimator, expected_failed_checks=SKORCH_INHERENT)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_inference_independent_of_batch(seed):
+    # Issue #29: in float32, score_samples of a row depended on the batch it was in by
+    # up to 1.7x scikit-learn's subset tolerance (1e-7 + 1e-7 |x|; measured over 10
+    # seeds), so test_sklearn_common_checks failed at random. Inference now runs on a
+    # float64 copy of the module; 1e-12 relative leaves float64 rounding (~1e-15) room
+    # and would catch a return to float32 (~1e-7).
+    X = 3 * np.random.default_rng(seed).uniform(size=(20, 3))
+    y = (X[:, 0] > 1.5).astype(int)
+    vae = VAE(latent_dim=2, hidden_units=(8,), max_epochs=2, random_state=seed).fit(X)
+    clf = TorchClassifier(hidden_units=(32,), max_epochs=5, random_state=seed).fit(X, y)
+    for method in (vae.score_samples, vae.transform, vae.predict, clf.predict_proba):
+        full = method(X)
+        rows = np.concatenate([method(row[None]) for row in X])
+        np.testing.assert_allclose(rows, full, rtol=1e-12, atol=1e-12 * np.abs(full).max(),
+                                   err_msg=method.__name__)
+    assert vae.score_samples(X).dtype == np.float64
+    assert vae.transform(X).dtype == clf.predict_proba(X).dtype == np.float32
+
+
 def test_checkpoint_reload_is_fitted(tmp_path):
     X = make_curves(100, 4)
     vae = VAE(latent_dim=2, hidden_units=(16,), max_epochs=2, random_state=0,
