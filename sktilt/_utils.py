@@ -12,9 +12,14 @@ __all__ = [
     "frozen_copy",
     "mlp",
     "to_numpy",
+    "warn_at_caller",
 ]
 
+import contextlib
 import copy
+import os
+import sys
+import warnings
 from collections.abc import Callable, Sequence
 from numbers import Integral
 
@@ -154,3 +159,36 @@ def call_with_parameters(module: nn.Module, fn: Callable, parameters: dict, *arg
     wrapper = _FunctionOf(module, fn)
     named = {f"module.{k}": v for k, v in parameters.items()}
     return torch.func.functional_call(wrapper, named, args)
+
+
+# Packages whose frames stand between a warning and the user's line: sktilt's own
+# helpers, scikit-learn's ``_fit_context`` wrapper around ``fit``, skorch's loops,
+# torch's ``no_grad`` decorators and joblib's dispatch.
+_INTERNAL_PACKAGES = ("sktilt", "sklearn", "skorch", "torch", "joblib")
+
+
+def _internal_prefixes() -> tuple[str, ...]:
+    prefixes = [os.path.splitext(contextlib.__file__)[0]]  # @contextmanager frames
+    for name in _INTERNAL_PACKAGES:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file:
+            prefixes.append(os.path.dirname(file) + os.sep)
+    return tuple(prefixes)
+
+
+def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the first frame outside sktilt and the libraries
+    it calls through: the user's line that called ``fit``, ``sample``, ...
+
+    A fixed ``stacklevel`` cannot do this: the depth between a warning and the user's
+    call varies (scikit-learn's ``_fit_context`` wraps ``fit``; a refiner fits a tuner
+    inside its own ``fit``), and a wrong count points at ``sklearn/base.py``. The stack
+    is walked explicitly, which works on every supported Python (3.12's
+    ``skip_file_prefixes`` does the same).
+    """
+    prefixes = _internal_prefixes()
+    frame, level = sys._getframe(1), 2  # level 2: the caller of this function
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(prefixes):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+

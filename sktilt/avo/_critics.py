@@ -31,7 +31,6 @@ from __future__ import annotations
 __all__ = ["PENALTIES", "CriticModule", "CriticObjective", "critic_loss", "critic_net",
            "generator_values", "run_critic"]
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._training import DivergenceError, StepNet
-from .._utils import column_scale
+from .._utils import column_scale, warn_at_caller
 
 PENALTIES = ("wgan-gp", "wgan-lp", "r1")
 # Critic optimiser: Adam with the betas of WGAN-GP (Gulrajani et al.).
@@ -196,10 +195,10 @@ def run_critic(critic: StepNet, n_steps: int, **data) -> dict:
     try:
         critic.run(n_steps, **data)
     except DivergenceError as exc:
-        warnings.warn(f"The critic diverged ({exc}); "
-                      + ("restored its last good state." if exc.restored
+        warn_at_caller(f"The critic diverged ({exc}); "
+                       + ("restored its last good state." if exc.restored
                          else "no good state to restore yet; continuing."),
-                      RuntimeWarning, stacklevel=4)
+                       RuntimeWarning)
         return {"critic_loss": np.nan, "critic_estimate": np.nan}
     row = critic.history[-1]
     estimates = [b["critic_estimate"] for b in row["batches"] if "critic_estimate" in b]

@@ -13,7 +13,6 @@ from __future__ import annotations
 __all__ = ["AVOSimulatorFitter", "SimulationFailureWarning"]
 
 import copy
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -25,7 +24,7 @@ from sklearn.utils.validation import validate_data
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_generator, torch_seeded
 from .._training import DivergenceError, EpochProgress
-from .._utils import check_device, check_hidden_units, column_scale, to_numpy
+from .._utils import check_device, check_hidden_units, column_scale, to_numpy, warn_at_caller
 from ..simulation import (
     FailureLog,
     SimulationError,
@@ -683,5 +682,5 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         self.unresolved_parameters_ = verdict.unresolved
         self.converged_ = verdict.converged
         if verdict.problems():
-            warnings.warn("AVO fit: " + "; ".join(verdict.problems()) + ".",
-                          FitQualityWarning, stacklevel=3)
+            warn_at_caller("AVO fit: " + "; ".join(verdict.problems()) + ".",
+                           FitQualityWarning)

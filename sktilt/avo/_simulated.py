@@ -9,13 +9,11 @@ from __future__ import annotations
 
 __all__ = ["SimulatedModelMixin"]
 
-import warnings
-
 import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._random import resolve_seed
-from .._utils import check_n_samples
+from .._utils import check_n_samples, warn_at_caller
 from ..metrics import energy_distance
 from ..simulation import SimulationFailureWarning, simulate
 
@@ -68,9 +66,8 @@ class SimulatedModelMixin:
             if result.n_failed and first_error is None:
                 first_error = result.errors[0]
         if n_failed:
-            warnings.warn(f"{n_failed} of {n} simulations failed and were "
-                          f"dropped: {first_error}", SimulationFailureWarning,
-                          stacklevel=2)
+            warn_at_caller(f"{n_failed} of {n} simulations failed and were "
+                           f"dropped: {first_error}", SimulationFailureWarning)
         return out[:n_ok]
 
     def score(self, X, y=None):

@@ -21,13 +21,13 @@ __all__ = ["BetaController", "BetaFit", "SearchResult", "quantile_budget", "run_
 
 import copy
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from .._training import DivergenceError, StepNet
+from .._utils import warn_at_caller
 from ._reference import (
     ImportanceDiagnostics,
     TiltReference,
@@ -251,11 +251,11 @@ def run_budget_search(net: StepNet, evaluate: Callable[[float], tuple],
             kept = _evaluate_into(out, evaluate, f_ref, last_good_beta, net, log, budget,
                                   steering)
             if kept is not None or any(f.stats is not None for f in out.fits):
-                warnings.warn(
+                warn_at_caller(
                     f"BoltzmannTuner diverged at beta={beta:.4g} ({exc}); kept the flow "
                     f"evaluated at beta={out.best(budget).beta:.4g}. Make the criterion "
                     "and the decoder finite where the tilt goes, or lower lr.",
-                    RuntimeWarning, stacklevel=4)
+                    RuntimeWarning)
             break
         last_good_beta = beta
         out.steps += n
@@ -270,12 +270,11 @@ def run_budget_search(net: StepNet, evaluate: Callable[[float], tuple],
             fit = _evaluate_into(out, evaluate, f_ref, beta, net, log, budget, steering)
             if fit is None:
                 out.diverged = True
-                warnings.warn(
+                warn_at_caller(
                     f"BoltzmannTuner diverged at beta={beta:.4g} (non-finite KL or criterion "
                     f"on the flow's samples); kept the flow evaluated at "
                     f"beta={out.fits[-1].beta:.4g}. The criterion (or the decoder) returns "
-                    "NaN/inf where the tilt goes: make it finite there.", RuntimeWarning,
-                    stacklevel=4)
+                    "NaN/inf where the tilt goes: make it finite there.", RuntimeWarning)
                 break
             if fit.gap(budget) <= max(tol * budget, 2 * fit.stats.kl_se) \
                     and fit.constraints_met:

@@ -14,7 +14,6 @@ __all__ = ["BoltzmannPath", "ConditionedFlow", "PathObjective", "TiltedModel"]
 
 import copy
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -30,7 +29,7 @@ from torch import nn
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, resolve_seed, torch_seeded
 from .._training import DivergenceError, StepNet
-from .._utils import check_device, check_hidden_units
+from .._utils import check_device, check_hidden_units, warn_at_caller
 from ._bases import Base, as_base
 from ._beta_search import CHUNK, BetaController, starting_beta
 from ._constraints import (
@@ -451,11 +450,11 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
                  if c.violation(cstats.means[j]) > max(multipliers.tol * multipliers.scales[j],
                                                        2 * cstats.ses[j])]
         if unmet:
-            warnings.warn(
+            warn_at_caller(
                 f"At kl_budget={model.kl_budget:.4g} the path's tilt does not meet "
                 + "; ".join(unmet) + ". Below the distance from the base to the nearest "
                 "distribution that meets the constraints no budget can; otherwise refit "
-                "with more n_steps.", ConvergenceWarning, stacklevel=3)
+                "with more n_steps.", ConvergenceWarning)
 
     def sample(self, n_samples=1, *, kl_budget, random_state=None):
         """Draw from the tilted model at ``kl_budget`` (see :meth:`tuner_at`).

@@ -18,11 +18,11 @@ __all__ = ["TailEstimate", "crude_tail_probability", "importance_tail_probabilit
            "sir_indices", "sir_tail_sample"]
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from .._utils import warn_at_caller
 from ._reference import pareto_k
 
 
@@ -160,11 +160,11 @@ def sir_tail_sample(x, f_values, log_weights, threshold: float, n_samples: int,
     w = np.exp(np.asarray(log_weights, np.float64)[hit])
     ess = float(w.sum() ** 2 / (w @ w))
     if ess < n_samples:
-        warnings.warn(
+        warn_at_caller(
             f"sample_tail: only {ess:.0f} effective candidates above the threshold among "
             f"{n_candidates} for {n_samples} samples: the resample repeats them. Raise "
             "oversample, or tune with a kl_budget nearer -log P(f > threshold).",
-            RuntimeWarning, stacklevel=3,
+            RuntimeWarning,
         )
     idx = sir_indices(np.asarray(log_weights)[hit], n_samples, rng)
     return x[hit][idx]

@@ -18,7 +18,6 @@ __all__ = ["AdversarialRefiner", "LogDensityRatio"]
 
 import copy
 import math
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -35,7 +34,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._random import as_seed_sequence, draw_seed, torch_seeded
-from .._utils import check_device, check_hidden_units, check_n_samples, draw_in_chunks, to_numpy
+from .._utils import (check_device, check_hidden_units, check_n_samples, draw_in_chunks,
+                      to_numpy, warn_at_caller)
 from ._bases import as_base
 from ._criteria import _Criterion
 from ._beta_search import BetaFit, SearchResult
@@ -340,13 +340,13 @@ class AdversarialRefiner(BaseEstimator):
         log_normalizer = _log_mean_exp(ratio(fresh))
         log_loss = _held_out_log_loss(disc, X_held, fresh)
         if log_loss < _SEPARATED_LOG_LOSS:
-            warnings.warn(
+            warn_at_caller(
                 f"Round {r}: the discriminator separates held-out data from model samples "
                 f"almost perfectly (log-loss {log_loss:.3g}; log 2 = 0.693 is chance): the "
                 "model's samples lie off the data, where no density ratio exists and a tilt "
                 "can only reweight them. Refine in a feature space where the two overlap, "
                 "e.g. classifier=make_pipeline(PCA(8), HistGradientBoostingClassifier()), "
-                "or use a base that covers the data.", TiltQualityWarning, stacklevel=4)
+                "or use a base that covers the data.", TiltQualityWarning)
         return disc, ratio.offsets[0] - log_normalizer, math.exp(log_normalizer), log_loss
 
     def _check_tuner_params(self) -> dict:

@@ -14,7 +14,6 @@ from __future__ import annotations
 __all__ = ["TiltedModelMixin"]
 
 import math
-import warnings
 from dataclasses import replace
 from numbers import Real
 
@@ -24,7 +23,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .._random import resolve_seed, torch_seeded
-from .._utils import check_n_samples, draw_in_chunks, to_numpy
+from .._utils import check_n_samples, draw_in_chunks, to_numpy, warn_at_caller
 from ._criteria import evaluate_criterion
 from ._rare_events import crude_tail_probability, importance_tail_probability, sir_tail_sample
 from ._reference import TiltQualityWarning
@@ -218,13 +217,13 @@ class TiltedModelMixin:
             # The proposal misses part of the event: the sample variance cannot see it,
             # so the error bar widens to the disagreement.
             widened = math.hypot(estimate.std_error, estimate.probability - crude)
-            warnings.warn(
+            warn_at_caller(
                 f"tail_probability({threshold:.4g}) = {estimate.probability:.3g} ± "
                 f"{estimate.std_error:.2g} disagrees with the crude estimate of the reference "
                 f"base samples, {crude:.3g} ± {crude_se:.2g} (z = {estimate.reference_z:.1f}): "
                 f"the proposal misses part of the event; the standard error is widened to "
                 f"{widened:.2g}. Refit with more n_components, or a kl_budget nearer "
-                "-log P.", TiltQualityWarning, stacklevel=2)
+                "-log P.", TiltQualityWarning)
             estimate = replace(estimate, std_error=widened)
         return estimate
 

@@ -10,7 +10,6 @@ __all__ = ["BoltzmannTuner"]
 
 import copy
 import math
-import warnings
 from dataclasses import dataclass
 from functools import partial
 from numbers import Integral, Real
@@ -25,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_seeded
 from .._training import CosineDecay, EpochProgress, StepNet
-from .._utils import check_device, check_hidden_units
+from .._utils import check_device, check_hidden_units, warn_at_caller
 from ._bases import Base, WhitenedBase, as_base
 from ._beta_search import CHUNK, SearchResult, run_budget_search, starting_beta
 from ._constraints import (
@@ -580,21 +579,20 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         self._reference_f = fitted.f_ref  # the crude check of tail_probability
         if best.diagnostics.under_fits(stats.criterion_mean_se):
             d = best.diagnostics
-            warnings.warn(
+            warn_at_caller(
                 f"The fitted flow under-fits q_beta: E_q f = {stats.criterion_mean:.4g} is "
                 f"below {d.tail_mean:.4g}, the mean of the top exp(-KL) of the base samples "
                 "that any distribution within this KL can reach (the tilt's optimality "
-                f"guarantee). {self._underfit_fix(base)}", TiltQualityWarning,
-                stacklevel=3)
+                f"guarantee). {self._underfit_fix(base)}", TiltQualityWarning)
         if not self.converged_ and not fitted.result.diverged:
             reached = max(h["kl"] for h in self.history_)
-            warnings.warn(
+            warn_at_caller(
                 f"kl_budget={budget:.4g} was not met within max_beta_iter="
                 f"{self.max_beta_iter} (largest KL reached {reached:.4g}); keeping the "
                 f"closest fit, beta={self.beta_:.4g}, KL={self.kl_:.4g}. The budget may be "
                 "unreachable for this criterion (f bounded above), or raise max_beta_iter "
                 "/ n_steps.",
-                ConvergenceWarning, stacklevel=3,
+                ConvergenceWarning,
             )
 
     def _set_constraints_fitted(self, steering: MultiplierSteering, best) -> None:
@@ -609,10 +607,10 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         self._exponent = Lagrangian(self.criterion, steering.constraints, c.nu.copy())
         unmet = steering.unmet(c)
         if unmet:
-            warnings.warn(
+            warn_at_caller(
                 "The fitted tilt does not meet " + "; ".join(unmet) + ". Raise n_steps or "
                 "max_beta_iter, or check that the constraints are compatible with "
-                f"kl_budget={float(self.kl_budget):.4g}.", ConvergenceWarning, stacklevel=3)
+                f"kl_budget={float(self.kl_budget):.4g}.", ConvergenceWarning)
 
     def _underfit_fix(self, base: Base) -> str:
         # What fixes an under-fit in the measured cases: correlated components in
