@@ -30,6 +30,13 @@ def _lazy_torch_imports():
     import torch._inductor.config  # noqa: F401
 
 
+# Seconds from Ctrl-C to the KeyboardInterrupt. A fit that swallowed or ignored it would
+# run for max_epochs=100_000 / max_iter=5_000 (hours), and a prompt one takes well under
+# 1 s on a quiet machine; 30 s keeps that distinction while tolerating a loaded shared
+# CI runner, where one small torch step was measured 30-100x slower (FACTS.md).
+PROMPT_S = 30.0
+
+
 @pytest.fixture
 def interrupted(ctrl_c):
     """``interrupted(fit)``: run ``fit`` with Ctrl-C after 1 s; seconds from the first
@@ -70,7 +77,7 @@ def test_tuner_fit_raises_and_stays_unfitted(interrupted):
     criterion.delay = 0.01  # every training step is slow: the fit is running at the SIGINT
     tuner = BoltzmannTuner(LatentSampler(torch.nn.Identity(), latent_dim=2), criterion,
                            n_reference_samples=2000, random_state=0)
-    assert interrupted(tuner.fit) < 3.0
+    assert interrupted(tuner.fit) < PROMPT_S
     assert not hasattr(tuner, "beta_")
     with pytest.raises(NotFittedError):
         tuner.sample(2)
@@ -83,14 +90,14 @@ def test_refitting_tuner_keeps_its_previous_fit(interrupted):
     before = (tuner.beta_, tuner.kl_, tuner.sample(5, random_state=1))
     criterion.delay = 0.01
     tuner.set_params(kl_budget=2.0)
-    assert interrupted(tuner.fit) < 3.0
+    assert interrupted(tuner.fit) < PROMPT_S
     assert (tuner.beta_, tuner.kl_) == before[:2]
     np.testing.assert_array_equal(tuner.sample(5, random_state=1), before[2])
 
 
 def test_avo_fit_raises_and_stays_unfitted(interrupted):
     fitter = _avo(max_iter=5_000, n_jobs=1)
-    assert interrupted(lambda: fitter.fit(X_AVO)) < 3.0
+    assert interrupted(lambda: fitter.fit(X_AVO)) < PROMPT_S
     assert not hasattr(fitter, "proposal_")
 
 
@@ -98,14 +105,14 @@ def test_refitting_avo_keeps_its_previous_fit(interrupted):
     fitter = _avo(max_iter=20).fit(X_AVO)
     theta = fitter.theta_.copy()
     fitter.set_params(max_iter=5_000)
-    assert interrupted(lambda: fitter.fit(X_AVO)) < 3.0
+    assert interrupted(lambda: fitter.fit(X_AVO)) < PROMPT_S
     np.testing.assert_array_equal(fitter.theta_, theta)
     assert len(fitter.history_) == 20
 
 
 def test_vae_fit_raises_and_is_not_fitted(interrupted):
     vae = VAE(max_epochs=100_000, batch_size=32, random_state=0)
-    assert interrupted(lambda: vae.fit(X_VAE)) < 3.0
+    assert interrupted(lambda: vae.fit(X_VAE)) < PROMPT_S
     with pytest.raises(NotFittedError):
         vae.sample(2)
 
@@ -113,6 +120,6 @@ def test_vae_fit_raises_and_is_not_fitted(interrupted):
 def test_classifier_fit_raises_and_is_not_fitted(interrupted):
     clf = TorchClassifier(max_epochs=100_000, random_state=0)
     y = (X_VAE[:, 0] > 0).astype(int)
-    assert interrupted(lambda: clf.fit(X_VAE, y)) < 3.0
+    assert interrupted(lambda: clf.fit(X_VAE, y)) < PROMPT_S
     with pytest.raises(NotFittedError):
         clf.predict(X_VAE)

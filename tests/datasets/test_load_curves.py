@@ -97,7 +97,10 @@ def test_generator_diversity():
 def test_generator_speed():
     make_load_curves(200, random_state=0)  # warm-up
     best = min(_timed(lambda: make_load_curves(1000, random_state=0)) for _ in range(3))
-    assert best < 1.0, f"{1000 / best:.0f} weeks/s, expected >= 1000"
+    # Best of 3 takes ~0.15 s on a quiet 2-core machine. 2 s (>= 500 weeks/s) tolerates a
+    # loaded CI runner (~13x the quiet time) and still catches a larger slowdown, e.g.
+    # losing the vectorisation over all events in _synthetic.py.
+    assert best < 2.0, f"{1000 / best:.0f} weeks/s, expected >= 500"
 
 
 def _timed(f):
