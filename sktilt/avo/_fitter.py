@@ -13,10 +13,13 @@ from __future__ import annotations
 __all__ = ["AVOSimulatorFitter", "SimulationFailureWarning"]
 
 import copy
+from collections.abc import Callable, Sequence
 from numbers import Integral, Real
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import validate_data
@@ -24,7 +27,9 @@ from sklearn.utils.validation import validate_data
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_generator, torch_seeded
 from .._training import DivergenceError, EpochProgress
+from .._typing import Device, RandomStateLike
 from .._utils import check_device, check_hidden_units, column_scale, to_numpy, warn_at_caller
+from ..metrics import MAX_PER_SAMPLE_MARGINAL
 from ..simulation import (
     FailureLog,
     SimulationError,
@@ -33,11 +38,11 @@ from ..simulation import (
     check_simulator_configuration,
     simulate,
 )
-from ..metrics import MAX_PER_SAMPLE_MARGINAL
 from ._checks import FitQualityWarning, FitVerdict, location_drift, two_sample_tests
 from ._critics import PENALTIES, CriticObjective, critic_net, generator_values, run_critic
 from ._gaussian import GaussianProposalModule
 from ._polish import PolishSamples, polish_
+from ._proposals import Proposal
 from ._resolution import ScaleFloor
 from ._simulated import SimulatedModelMixin
 from ._step import (
@@ -46,9 +51,9 @@ from ._step import (
     SimulatedBatch,
     annealed_gamma,
     average_iterate,
-    tightening_fraction,
     draw_and_simulate,
     proposal_net_for,
+    tightening_fraction,
 )
 
 # Critic steps before the first proposal update, in units of n_critic: the critic
@@ -357,14 +362,23 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         "random_state": ["random_state"],
     }
 
-    def __init__(self, simulator, proposal, *, gamma=1.0, vectorized=False, summary=None,
-                 n_critic=10, batch_size=128, final_batch_size="auto", max_iter=300, lr="auto",
-                 critic_lr=3e-3, hidden_layer_sizes=(64, 64), penalty="wgan-lp",
-                 gradient_penalty=10.0, baseline="optimal", min_scale="auto",
-                 moment_step=0.5, polish_simulations="auto", averaging=0.25, on_failure="drop",
-                 max_failure_fraction=0.5, common_random_numbers=False,
-                 validation_fraction=None, timeout=None, callbacks=None,
-                 n_jobs=None, device="cpu", verbose=0, random_state=None):
+    def __init__(self, simulator: Callable[..., ArrayLike], proposal: Proposal, *,
+                 gamma: float = 1.0, vectorized: bool = False, summary: Any = None,
+                 n_critic: int = 10, batch_size: int = 128,
+                 final_batch_size: int | Literal["auto"] = "auto", max_iter: int = 300,
+                 lr: float | Literal["auto"] = "auto", critic_lr: float = 3e-3,
+                 hidden_layer_sizes: Sequence[int] = (64, 64),
+                 penalty: Literal["wgan-lp", "wgan-gp", "r1"] = "wgan-lp",
+                 gradient_penalty: float = 10.0,
+                 baseline: Literal["optimal", "mean"] | None = "optimal",
+                 min_scale: float | ArrayLike | Literal["auto"] | None = "auto",
+                 moment_step: float = 0.5, polish_simulations: int | Literal["auto"] = "auto",
+                 averaging: float = 0.25, on_failure: Literal["drop", "raise"] = "drop",
+                 max_failure_fraction: float = 0.5, common_random_numbers: bool = False,
+                 validation_fraction: float | None = None, timeout: float | None = None,
+                 callbacks: list | None = None, n_jobs: int | None = None,
+                 device: Device = "cpu", verbose: int = 0,
+                 random_state: RandomStateLike = None) -> None:
         self.simulator = simulator
         self.proposal = proposal
         self.gamma = gamma
@@ -396,7 +410,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         self.random_state = random_state
 
     # --------------------------------------------------------------------- fit
-    def fit(self, X, y=None):
+    def fit(self, X, y=None) -> AVOSimulatorFitter:
         """Fit the proposal to observations ``X`` of shape (n_obs, n_features).
 
         Parameters

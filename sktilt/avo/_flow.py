@@ -13,17 +13,20 @@ from __future__ import annotations
 
 __all__ = ["FlowProposal", "FlowProposalModule"]
 
+from collections.abc import Sequence
 from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 import zuko
-from zuko.transforms import MonotonicRQSTransform
+from numpy.typing import ArrayLike
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
+from zuko.transforms import MonotonicRQSTransform
 
 from .._random import torch_seeded
+from .._typing import Bounds
 from .._utils import check_hidden_units, to_numpy
 from ._gaussian import box_transform, unconstrained_in_box
 from ._proposals import Proposal, _slopes, check_loc_and_bounds
@@ -216,8 +219,10 @@ class FlowProposal(Proposal):
         "bins": [Interval(Integral, 2, None, closed="left")],
     }
 
-    def __init__(self, loc=0.0, scale=1.0, *, bounds=None, transforms=3,
-                 hidden_features=(32, 32), bins=8):
+    def __init__(self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *,
+                 bounds: Bounds = None,
+                 transforms: int = 3, hidden_features: Sequence[int] = (32, 32),
+                 bins: int = 8) -> None:
         self.loc = loc
         self.scale = scale
         self.bounds = bounds

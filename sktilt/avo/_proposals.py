@@ -25,15 +25,19 @@ __all__ = ["GaussianProposal", "Proposal", "check_loc_and_bounds", "parse_bounds
 import math
 from abc import ABCMeta, abstractmethod
 from numbers import Real
+from typing import Literal
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
+from .._typing import Bounds
 from .._utils import check_n_samples, to_numpy
 from ._gaussian import GaussianProposalModule, box_transform
+
 
 def parse_bounds(bounds, k: int) -> list[tuple[float, float]]:
     """Normalise ``bounds`` to ``k`` pairs ``(low, high)`` with ``+-inf`` for open sides."""
@@ -107,7 +111,8 @@ class Proposal(BaseEstimator, metaclass=ABCMeta):
         """Dimension ``k`` of theta."""
         return self._module().n_parameters
 
-    def sample(self, n_samples: int, random_state=None, *, antithetic: bool = False):
+    def sample(self, n_samples: int, random_state=None, *, antithetic: bool = False
+               ) -> np.ndarray:
         """Draw ``n_samples`` parameters ``theta ~ q``, shape (n_samples, k).
 
         Parameters
@@ -207,7 +212,10 @@ class GaussianProposal(Proposal):
         "bounds": [None, StrOptions({"positive"}), list, tuple],
     }
 
-    def __init__(self, loc=0.0, scale=1.0, *, covariance="diag", bounds=None):
+    def __init__(self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *,
+                 covariance: Literal["diag", "full"] = "diag",
+                 bounds: Bounds = None,
+                 ) -> None:
         self.loc = loc
         self.scale = scale
         self.covariance = covariance

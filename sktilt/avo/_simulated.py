@@ -27,7 +27,7 @@ _SAMPLE_CHUNK = 100_000
 class SimulatedModelMixin:
     """Sampling and scoring methods of a fitted simulator model ``theta ~ q, x ~ p(x|theta)``."""
 
-    def sample_parameters(self, n_samples=1, random_state=None):
+    def sample_parameters(self, n_samples=1, random_state=None) -> np.ndarray:
         """Draw ``theta ~ q_psi`` from the fitted proposal, shape (n_samples, n_params).
 
         ``random_state`` defaults to the estimator's ``random_state``.
@@ -36,7 +36,7 @@ class SimulatedModelMixin:
         seed = resolve_seed(self.random_state, random_state)
         return self.proposal_.sample(check_n_samples(n_samples), np.random.default_rng(seed))
 
-    def sample(self, n_samples=1, random_state=None):
+    def sample(self, n_samples=1, random_state=None) -> np.ndarray:
         """Simulate data from the fitted model: ``theta ~ q_psi``, ``x = simulator(theta)``.
 
         Failed simulations are dropped (with a warning), so fewer than
@@ -70,7 +70,7 @@ class SimulatedModelMixin:
                            f"dropped: {first_error}", SimulationFailureWarning)
         return out[:n_ok]
 
-    def score(self, X, y=None):
+    def score(self, X, y=None) -> float:
         """Negative energy distance between ``X`` and data simulated from the fit.
 
         Higher is better (0 is a perfect match, up to sampling noise). Both samples

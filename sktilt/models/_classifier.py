@@ -14,6 +14,7 @@ __all__ = ["MLPClassifierModule", "TorchClassifier", "class_log_probability"]
 
 from collections.abc import Sequence
 from numbers import Real
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from torch import nn
 
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_seeded
+from .._typing import Device, RandomStateLike
 from .._utils import check_hidden_units, frozen_copy, mlp, to_numpy
 from ..tilt import ClassLogProbability
 from ._skorch import SkorchModelMixin, inference_copy, standardization_stats
@@ -101,11 +103,15 @@ class TorchClassifier(VersionedStateMixin, SkorchModelMixin, NeuralNetClassifier
     torch.Size([3])
     """
 
-    def __init__(self, module=MLPClassifierModule, *, hidden_units: Sequence[int] = (128,),
-                 dropout: float = 0.1, standardize: bool = True, random_state=None,
-                 criterion=nn.CrossEntropyLoss, optimizer=torch.optim.Adam,
+    def __init__(self, module: type[nn.Module] | nn.Module = MLPClassifierModule, *,
+                 hidden_units: Sequence[int] = (128,), dropout: float = 0.1,
+                 standardize: bool = True,
+                 random_state: RandomStateLike | np.random.Generator = None,
+                 criterion: type[nn.Module] | nn.Module = nn.CrossEntropyLoss,
+                 optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
                  lr: float = 1e-3, max_epochs: int = 50, batch_size: int = 64,
-                 train_split=None, verbose: int = 0, device: str = "cpu", **kwargs):
+                 train_split: Any = None, verbose: int = 0, device: Device = "cpu",
+                 **kwargs: Any) -> None:
         kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size,

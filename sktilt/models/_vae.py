@@ -16,6 +16,7 @@ __all__ = ["VAE"]
 
 from collections.abc import Sequence
 from numbers import Integral, Real
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -25,9 +26,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import PassthroughScoring
 from skorch.utils import to_tensor
+from torch import nn
 
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, resolve_seed, torch_generator, torch_seeded
+from .._typing import Device, RandomStateLike
 from .._utils import check_hidden_units, check_n_samples, draw_in_chunks, frozen_copy, to_numpy
 from ..tilt import LatentSampler
 from ._skorch import SkorchModelMixin, inference_copy, standardization_stats
@@ -113,13 +116,16 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
     2
     """
 
-    def __init__(self, module=VAEModule, *, latent_dim: int = 8,
-                 hidden_units: Sequence[int] = (256, 128), likelihood: str = "gaussian",
-                 noise_model: str = "constant", beta_kl: float = 1.0,
-                 standardize: bool = True, random_state=None,
-                 criterion=NegativeELBO, optimizer=torch.optim.Adam, lr: float = 1e-3,
-                 max_epochs: int = 100, batch_size: int = 128, train_split=None,
-                 verbose: int = 0, device: str = "cpu", **kwargs):
+    def __init__(self, module: type[nn.Module] | nn.Module = VAEModule, *,
+                 latent_dim: int = 8, hidden_units: Sequence[int] = (256, 128),
+                 likelihood: Literal["gaussian", "lognormal", "bernoulli"] = "gaussian",
+                 noise_model: Literal["constant", "level"] = "constant", beta_kl: float = 1.0,
+                 standardize: bool = True,
+                 random_state: RandomStateLike | np.random.Generator = None,
+                 criterion: type[nn.Module] | nn.Module = NegativeELBO,
+                 optimizer: type[torch.optim.Optimizer] = torch.optim.Adam, lr: float = 1e-3,
+                 max_epochs: int = 100, batch_size: int = 128, train_split: Any = None,
+                 verbose: int = 0, device: Device = "cpu", **kwargs: Any) -> None:
         kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size,

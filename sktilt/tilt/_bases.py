@@ -25,6 +25,7 @@ __all__ = ["Base", "DistributionBase", "GaussianBase", "LatentBase", "LatentSamp
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from numbers import Integral, Real
 
 import numpy as np
@@ -61,7 +62,7 @@ class LatentSampler(BaseEstimator):
     (4, 5)
     """
 
-    def __init__(self, decoder, latent_dim: int):
+    def __init__(self, decoder: Callable[[torch.Tensor], torch.Tensor], latent_dim: int) -> None:
         self.decoder = decoder
         self.latent_dim = latent_dim
 
@@ -264,10 +265,10 @@ class GaussianBase(BaseEstimator):
 
     _parameter_constraints = {"reg_covar": [Interval(Real, 0, None, closed="left")]}
 
-    def __init__(self, *, reg_covar: float = 1e-6):
+    def __init__(self, *, reg_covar: float = 1e-6) -> None:
         self.reg_covar = reg_covar
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None) -> GaussianBase:
         """Estimate the mean and covariance of ``X`` (n_samples, n_features).
 
         Parameters

@@ -26,6 +26,7 @@ __all__ = [
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 
 
@@ -50,10 +51,10 @@ class LinearCriterion(_Criterion):
         coordinates).
     """
 
-    def __init__(self, direction=None):
+    def __init__(self, direction: ArrayLike | None = None) -> None:
         self.direction = direction
 
-    def __call__(self, X):
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
         X = _flat(X)
         if self.direction is None:
             return X.sum(-1)
@@ -72,10 +73,10 @@ class QuadraticCriterion(_Criterion):
         The point ``c``; ``None`` means the origin.
     """
 
-    def __init__(self, center=None):
+    def __init__(self, center: ArrayLike | None = None) -> None:
         self.center = center
 
-    def __call__(self, X):
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
         X = _flat(X)
         if self.center is not None:
             X = X - torch.as_tensor(np.asarray(self.center), dtype=X.dtype, device=X.device)
@@ -98,11 +99,11 @@ class CurveMaximum(_Criterion):
         and tilts toward the same extreme weeks. Thresholds are then ``log`` kW.
     """
 
-    def __init__(self, temperature=None, log=False):
+    def __init__(self, temperature: float | None = None, log: bool = False) -> None:
         self.temperature = temperature
         self.log = log
 
-    def __call__(self, X):
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
         X = _flat(X)
         if self.temperature is None:
             m = X.max(-1).values
@@ -123,11 +124,11 @@ class WindowMean(_Criterion):
         End of the window (excluded); ``None`` means the end of the curve.
     """
 
-    def __init__(self, start=0, stop=None):
+    def __init__(self, start: int = 0, stop: int | None = None) -> None:
         self.start = start
         self.stop = stop
 
-    def __call__(self, X):
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
         return _flat(X)[:, self.start:self.stop].mean(-1)
 
 
@@ -142,7 +143,7 @@ class WindowContrast(WindowMean):
         End of the window (excluded); ``None`` means the end of the curve.
     """
 
-    def __call__(self, X):
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
         return super().__call__(X) - _flat(X).mean(-1)
 
 
@@ -161,11 +162,11 @@ class ClassLogProbability(_Criterion):
         Target class.
     """
 
-    def __init__(self, classifier, label=0):
+    def __init__(self, classifier: torch.nn.Module, label: int = 0) -> None:
         self.classifier = classifier
         self.label = label
 
-    def __call__(self, X):
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
         if isinstance(self.classifier, torch.nn.Module):
             self.classifier.eval()
         logits = self.classifier(X)

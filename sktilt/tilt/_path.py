@@ -14,9 +14,10 @@ __all__ = ["BoltzmannPath", "ConditionedFlow", "PathObjective", "TiltedModel"]
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ from torch import nn
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, resolve_seed, torch_seeded
 from .._training import DivergenceError, StepNet
+from .._typing import ConstraintSpec, CriterionFunction, Device, RandomStateLike
 from .._utils import check_device, check_hidden_units, warn_at_caller
 from ._bases import Base, as_base
 from ._beta_search import CHUNK, BetaController, starting_beta
@@ -127,7 +129,7 @@ class TiltedModel(TiltedModelMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
 
-    def fit(self, X=None, y=None):
+    def fit(self, X=None, y=None) -> TiltedModel:
         """Return ``self``: a point of a fitted path is fitted already."""
         check_is_fitted(self)
         return self
@@ -238,11 +240,14 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, base_sampler, criterion, *, max_kl_budget=5.0, constraints=None,
-                 n_components="auto",
-                 n_transforms=0, hidden_features=(64, 64), batch_size=512, n_steps=2000,
-                 lr=5e-3, tol=0.02, n_eval_samples=16384, n_reference_samples=100_000,
-                 n_path_points=16, beta_max=1e4, device="cpu", verbose=0, random_state=None):
+    def __init__(self, base_sampler: Any, criterion: CriterionFunction, *,
+                 max_kl_budget: float = 5.0, constraints: list[ConstraintSpec] | None = None,
+                 n_components: int | Literal["auto"] = "auto", n_transforms: int = 0,
+                 hidden_features: Sequence[int] = (64, 64), batch_size: int = 512,
+                 n_steps: int = 2000, lr: float = 5e-3, tol: float = 0.02,
+                 n_eval_samples: int = 16384, n_reference_samples: int = 100_000,
+                 n_path_points: int = 16, beta_max: float = 1e4, device: Device = "cpu",
+                 verbose: int = 0, random_state: RandomStateLike = None) -> None:
         self.base_sampler = base_sampler
         self.criterion = criterion
         self.max_kl_budget = max_kl_budget
@@ -263,7 +268,7 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X=None, y=None):
+    def fit(self, X=None, y=None) -> BoltzmannPath:
         """Fit the beta-conditioned flow and measure the path.
 
         Parameters
@@ -456,7 +461,7 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
                 "distribution that meets the constraints no budget can; otherwise refit "
                 "with more n_steps.", ConvergenceWarning)
 
-    def sample(self, n_samples=1, *, kl_budget, random_state=None):
+    def sample(self, n_samples=1, *, kl_budget, random_state=None) -> np.ndarray:
         """Draw from the tilted model at ``kl_budget`` (see :meth:`tuner_at`).
 
         Parameters

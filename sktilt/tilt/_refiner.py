@@ -19,10 +19,11 @@ __all__ = ["AdversarialRefiner", "LogDensityRatio"]
 import copy
 import math
 from numbers import Integral, Real
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import log_loss
@@ -34,11 +35,18 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._random import as_seed_sequence, draw_seed, torch_seeded
-from .._utils import (check_device, check_hidden_units, check_n_samples, draw_in_chunks,
-                      to_numpy, warn_at_caller)
+from .._typing import RandomStateLike
+from .._utils import (
+    check_device,
+    check_hidden_units,
+    check_n_samples,
+    draw_in_chunks,
+    to_numpy,
+    warn_at_caller,
+)
 from ._bases import as_base
-from ._criteria import _Criterion
 from ._beta_search import BetaFit, SearchResult
+from ._criteria import _Criterion
 from ._objective import TiltObjective
 from ._reference import TiltQualityWarning, tilted_moments
 from ._sampling import draw_base
@@ -260,9 +268,12 @@ class AdversarialRefiner(BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, base_sampler, *, classifier=None, n_rounds=1, calibration="sigmoid",
-                 cv=3, n_model_samples=None, n_normalizer_samples=20000,
-                 validation_fraction=0.2, judge=None, tuner_params=None, random_state=None):
+    def __init__(self, base_sampler: Any, *, classifier: ClassifierMixin | None = None,
+                 n_rounds: int = 1, calibration: Literal["sigmoid", "isotonic"] = "sigmoid",
+                 cv: int = 3, n_model_samples: int | None = None,
+                 n_normalizer_samples: int = 20000, validation_fraction: float = 0.2,
+                 judge: ClassifierMixin | None = None, tuner_params: dict[str, Any] | None = None,
+                 random_state: RandomStateLike = None) -> None:
         self.base_sampler = base_sampler
         self.classifier = classifier
         self.n_rounds = n_rounds
@@ -277,7 +288,7 @@ class AdversarialRefiner(BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None) -> AdversarialRefiner:
         """Run ``n_rounds`` rounds of discriminator training and tilting at beta = 1.
 
         Parameters

@@ -25,7 +25,12 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from .._random import resolve_seed, torch_seeded
 from .._utils import check_n_samples, draw_in_chunks, to_numpy, warn_at_caller
 from ._criteria import evaluate_criterion
-from ._rare_events import crude_tail_probability, importance_tail_probability, sir_tail_sample
+from ._rare_events import (
+    TailEstimate,
+    crude_tail_probability,
+    importance_tail_probability,
+    sir_tail_sample,
+)
 from ._reference import TiltQualityWarning
 from ._reference import tilted_moments
 from ._sampling import draw_base, draw_defensive, draw_flow
@@ -123,7 +128,7 @@ class TiltedModelMixin:
         with torch_seeded(resolve_seed(self.random_state, random_state)), torch.no_grad():
             return draw_in_chunks(n, _SAMPLE_CHUNK, draw)[0]
 
-    def sample(self, n_samples=1, *, random_state=None):
+    def sample(self, n_samples=1, *, random_state=None) -> np.ndarray:
         """Draw samples of the tuned model ``q_beta`` in instance space (decoded).
 
         Parameters
@@ -142,7 +147,7 @@ class TiltedModelMixin:
         return self._draw(n_samples, random_state, latent=False)
 
     @available_if(_latent_or_unfitted)
-    def sample_latent(self, n_samples=1, *, random_state=None):
+    def sample_latent(self, n_samples=1, *, random_state=None) -> np.ndarray:
         """Draw latent samples ``z ~ q_beta(z)`` (only for latent bases).
 
         Parameters
@@ -160,7 +165,7 @@ class TiltedModelMixin:
 
     # ----------------------------------------------------------- rare events
     def tail_probability(self, threshold, *, where=None, n_samples=100_000, defensive=0.3,
-                         random_state=None):
+                         random_state=None) -> TailEstimate:
         """Estimate ``P_p(f(x) > threshold)`` by importance sampling from ``q_beta``.
 
         Unbiased: ``mean_i w_i 1{f(x_i) > t}`` with ``w = p / r`` (latent densities for
@@ -241,7 +246,7 @@ class TiltedModelMixin:
                               self.criterion, n, keep_x=keep_x)
 
     def sample_tail(self, n_samples, threshold, *, where=None, oversample="auto",
-                    defensive=0.3, random_state=None):
+                    defensive=0.3, random_state=None) -> np.ndarray:
         """Draw from ``p`` restricted to ``f(x) > threshold`` (sampling-importance-resampling).
 
         Candidates are drawn from the proposal of :meth:`tail_probability`; those above
@@ -294,7 +299,7 @@ class TiltedModelMixin:
                                n_candidates=drawn)
 
     # ---------------------------------------------------------------- score
-    def score_samples(self, X):
+    def score_samples(self, X) -> np.ndarray:
         """Log density ratio ``log q_beta(x) / p(x) = beta f(x) - log Z(beta)``.
 
         With constraints the exponent is ``beta f(x) + lambda . g(x)``.
@@ -340,7 +345,7 @@ class TiltedModelMixin:
                     f"(n_samples, *{expected}).") from exc
         return self.beta_ * f - self.log_partition_
 
-    def score(self, X, y=None):
+    def score(self, X, y=None) -> float:
         """Mean of :meth:`score_samples`: average log ``q_beta / p`` over ``X``.
 
         It measures how much the tuned model favours the points of ``X`` over the base

@@ -10,9 +10,11 @@ __all__ = ["BoltzmannTuner"]
 
 import copy
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from numbers import Integral, Real
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -24,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_seeded
 from .._training import CosineDecay, EpochProgress, StepNet
+from .._typing import ConstraintSpec, CriterionFunction, Device, RandomStateLike
 from .._utils import check_device, check_hidden_units, warn_at_caller
 from ._bases import Base, WhitenedBase, as_base
 from ._beta_search import CHUNK, SearchResult, run_budget_search, starting_beta
@@ -314,31 +317,31 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
 
     def __init__(
         self,
-        base_sampler,
-        criterion,
+        base_sampler: Any,
+        criterion: CriterionFunction,
         *,
-        kl_budget=1.0,
-        constraints=None,
-        n_components="auto",
-        covariance_type="auto",
-        flow="realnvp",
-        n_transforms=0,
-        hidden_features=(64, 64),
-        init="likelihood",
-        gradient="auto",
-        batch_size=256,
-        n_steps="auto",
-        lr=1e-2,
-        max_beta_iter=8,
-        tol=0.02,
-        n_eval_samples=32768,
-        n_reference_samples="auto",
-        beta_max=1e4,
-        callbacks=None,
-        device="cpu",
-        verbose=0,
-        random_state=None,
-    ):
+        kl_budget: float = 1.0,
+        constraints: list[ConstraintSpec] | None = None,
+        n_components: int | Literal["auto"] = "auto",
+        covariance_type: Literal["auto", "diagonal", "full"] = "auto",
+        flow: Literal["realnvp", "maf", "nsf"] = "realnvp",
+        n_transforms: int = 0,
+        hidden_features: Sequence[int] = (64, 64),
+        init: Literal["likelihood", "moments"] = "likelihood",
+        gradient: Literal["auto", "pathwise", "score"] = "auto",
+        batch_size: int = 256,
+        n_steps: int | Literal["auto"] = "auto",
+        lr: float = 1e-2,
+        max_beta_iter: int = 8,
+        tol: float = 0.02,
+        n_eval_samples: int = 32768,
+        n_reference_samples: int | Literal["auto"] = "auto",
+        beta_max: float = 1e4,
+        callbacks: list | None = None,
+        device: Device = "cpu",
+        verbose: int = 0,
+        random_state: RandomStateLike = None,
+    ) -> None:
         self.base_sampler = base_sampler
         self.criterion = criterion
         self.kl_budget = kl_budget
@@ -365,7 +368,7 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X=None, y=None):
+    def fit(self, X=None, y=None) -> BoltzmannTuner:
         """Fit the flow and select beta so that ``KL(q_beta || p) ≈ kl_budget``.
 
         Parameters
