@@ -6,7 +6,6 @@ Base ``N(0, I_2)``, ``f = x_1``: ``P(x_1 > t, x_2 <= 0) = Phi(-t) / 2`` exactly,
 
 import math
 
-import numpy as np
 import pytest
 import torch
 from scipy.stats import norm
