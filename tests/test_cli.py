@@ -221,3 +221,19 @@ def test_weinberg_command_writes_consistent_summary(tmp_path):
     assert s["n_simulations"] > 0
     assert isinstance(s["converged"], bool) and 0 < s["two_sample_p_value"] <= 1
     assert (out / "trajectory.png").stat().st_size > 0 and (out / "fit.png").stat().st_size > 0
+
+
+def test_version_does_not_import_torch():
+    # `sktilt --version` took 3-10 s when the package imported torch up front.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\nfrom sktilt.cli import main\ntry:\n    main(['--version'])\n"
+            "except SystemExit:\n    pass\nprint(sorted({'torch', 'pandas', 'sklearn'} & "
+            "set(sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1], timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[0].startswith("sktilt ")
+    assert proc.stdout.strip().endswith("[]")
