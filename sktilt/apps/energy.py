@@ -104,10 +104,50 @@ def _ks(a, b) -> float | None:
     return float(stats.ks_2samp(a, b).statistic) if len(a) and len(b) else None
 
 
+def _meter_layout(frame) -> str:
+    """``"long"`` for three columns (timestamp, meter, value) whose second column holds
+    meter names or whose timestamps repeat (one row per meter); else ``"wide"``."""
+    import pandas as pd
+
+    if frame.shape[1] != 3:
+        return "wide"
+    named = pd.to_numeric(frame.iloc[:, 1], errors="coerce").isna().any()
+    return "long" if named or frame.iloc[:, 0].duplicated().any() else "wide"
+
+
+def load_data(data, *, layout="auto", unit="kW", households=10, seed=0):
+    """``--data`` read as weekly curves: the CSV's first column holds the timestamps,
+    then one column per meter (wide) or a meter and a value column (long)."""
+    from ..datasets._meter import _read
+
+    frame = _read(data)
+    if layout not in ("auto", "wide", "long"):
+        raise ValueError(f"layout (--layout) must be 'auto', 'wide' or 'long', got {layout!r}")
+    if layout == "auto":
+        layout = _meter_layout(frame)
+    columns = list(frame.columns)
+    if layout == "long" and len(columns) != 3:
+        raise ValueError(f"--data {data}: the long layout has three columns (timestamp, "
+                         f"meter, value); found {columns}")
+    names = (dict(meter_col=columns[1], value_col=columns[2]) if layout == "long" else {})
+    try:
+        X = load_meter_curves(frame, timestamp_col=columns[0], unit=unit,
+                              group_size=households, random_state=seed, **names)
+    except ValueError as exc:  # name the command's options, not the function's
+        message = str(exc)
+        for param, option in (("group_size", "--households"), ("path_or_frame", "--data"),
+                              (", or set timestamp_col", ""),
+                              ("set timestamp_col/meter_col/value_col",
+                               "pass --layout long for a (timestamp, meter, value) file")):
+            message = message.replace(param, option)
+        raise ValueError(f"--data {data} ({layout} layout): {message}") from None
+    return X, layout
+
+
 def run_energy_peaks(*, quantile=0.01, data=None, out="sktilt-out/energy-peaks",
                      n_weeks=3000, households=10, epochs=_VAE["max_epochs"], seed=0,
-                     device="cpu", n_scenarios=1000, max_energy=None,
-                     n_truth_weeks=None, progress=True, log=print) -> dict:
+                     device="cpu", n_scenarios=1000, max_energy=None, layout="auto",
+                     unit="kW", n_truth_weeks=None, progress=True, log=print) -> dict:
     """Load or generate curves, train (or load) the VAE, tune, write scenarios, draw.
 
     ``max_energy`` (``None``, ``"median"`` or kWh) asks for the planner's case: the
@@ -115,6 +155,9 @@ def run_energy_peaks(*, quantile=0.01, data=None, out="sktilt-out/energy-peaks",
     median weekly energy for ``"median"``), tuned with the constraint
     ``E_q log(weekly energy) <= log(cap)``. With generated data the scenarios are checked
     against ``n_truth_weeks`` fresh weeks of the generator (default 50 000; 0: none).
+    ``data`` is a CSV of meter readings in ``unit`` (kW, kWh, W or Wh per interval), its
+    timestamps in the first column, ``layout`` ``"wide"`` (one column per meter),
+    ``"long"`` (timestamp, meter, value) or ``"auto"`` (detected).
 
     Returns the summary dict also written to ``out/summary.json``; the peak-week
     scenarios (one row per week, 168 hourly kW) go to ``out/scenarios.csv``, both before
@@ -124,8 +167,9 @@ def run_energy_peaks(*, quantile=0.01, data=None, out="sktilt-out/energy-peaks",
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if data is not None:
-        X = load_meter_curves(data, group_size=households, random_state=seed)
-        source = f"{data} ({households} meters per curve)"
+        X, layout = load_data(data, layout=layout, unit=unit, households=households,
+                              seed=seed)
+        source = f"{data} ({layout} layout, {unit}; {households} meters per curve)"
     else:
         X = make_load_curves(n_weeks, n_households=households, random_state=seed)
         source = f"synthetic: {n_weeks} weeks x {households} households"
