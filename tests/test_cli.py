@@ -168,6 +168,9 @@ def test_energy_peaks_outputs_are_consistent(tmp_path, capsys, monkeypatch):
     s = json.loads((out / "summary.json").read_text())
     scenarios = np.loadtxt(out / "scenarios.csv", delimiter=",", skiprows=1)
     assert scenarios.shape == (200, 168) and (scenarios > 0).all()
+    header = (out / "scenarios.csv").read_text().split("\n", 1)[0].split(",")
+    assert header[:2] == ["Mon_00h_kW", "Mon_01h_kW"] and header[-1] == "Sun_23h_kW"
+    assert len(set(header)) == 168
     # scenarios come from the model's tail above the data's top-rho peak
     assert (scenarios.max(1) > s["peak_threshold_kw"]).all()
     assert s["peak_kw"]["scenarios"] == pytest.approx(scenarios.max(1).mean(), rel=1e-4)
