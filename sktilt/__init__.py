@@ -15,31 +15,43 @@ classifiers, :mod:`sktilt.datasets` data and benchmark simulators.
 
 __version__ = "0.2.0.dev0"
 
-from .avo import AVOSimulatorFitter, FlowProposal, GaussianProposal
-from .metrics import energy_distance
-from .models import VAE, TorchClassifier, class_log_probability
-from .simulation import (
-    SimulationError,
-    SimulationFailureWarning,
-    SimulationResult,
-    SimulationWorkerError,
-    simulate,
-)
-from .tilt import (
-    AdversarialRefiner,
-    BoltzmannPath,
-    BoltzmannTuner,
-    TiltQualityWarning,
-    ClassLogProbability,
-    CurveMaximum,
-    GaussianBase,
-    LatentSampler,
-    LinearCriterion,
-    QuadraticCriterion,
-    WindowContrast,
-    WindowMean,
-    quantile_budget,
-)
+# The names below are imported on first use (PEP 562), so that ``import sktilt`` and
+# ``sktilt --version`` do not import torch (3-10 s cold); ``from sktilt import X`` and
+# ``sktilt.X`` work as before.
+_LAZY = {
+    "AVOSimulatorFitter": "avo", "FlowProposal": "avo", "GaussianProposal": "avo",
+    "energy_distance": "metrics",
+    "VAE": "models", "TorchClassifier": "models", "class_log_probability": "models",
+    "SimulationError": "simulation", "SimulationFailureWarning": "simulation",
+    "SimulationResult": "simulation", "SimulationWorkerError": "simulation",
+    "simulate": "simulation",
+    "AdversarialRefiner": "tilt", "BoltzmannPath": "tilt", "BoltzmannTuner": "tilt",
+    "TiltQualityWarning": "tilt", "ClassLogProbability": "tilt", "CurveMaximum": "tilt",
+    "GaussianBase": "tilt", "LatentSampler": "tilt", "LinearCriterion": "tilt",
+    "QuadraticCriterion": "tilt", "WindowContrast": "tilt", "WindowMean": "tilt",
+    "quantile_budget": "tilt",
+}
+
+
+def __getattr__(name):
+    import importlib
+
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    if not name.startswith("__"):  # a submodule, e.g. sktilt.tilt after import sktilt
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AVOSimulatorFitter",

@@ -75,6 +75,48 @@ def _threads(text: str) -> int:
     return value
 
 
+def _n_jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            f"--n-jobs must be a non-zero integer (workers; -1 = all cores), got {text}")
+    return value
+
+
+def _data_file(text: str) -> Path:
+    """A readable CSV whose first column holds timestamps (its first rows are read)."""
+    import pandas as pd
+
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"--data: no such file {text!r}")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head = fh.readline()
+        sep = ";" if head.count(";") > head.count(",") else ","  # as load_meter_curves
+        rows = pd.read_csv(path, sep=sep, nrows=20)
+    except Exception as exc:  # unreadable, empty, not a CSV
+        raise argparse.ArgumentTypeError(f"--data: cannot read {text!r} as CSV ({exc})") from None
+    if rows.shape[1] < 2 or len(rows) == 0:
+        raise argparse.ArgumentTypeError(
+            f"--data: {text!r} needs a header and rows of a timestamp column plus readings "
+            f"(wide: one column per meter; long: timestamp, meter, value); found the "
+            f"columns {list(rows.columns)} and {len(rows)} rows")
+    first = rows.iloc[:, 0]
+    stamps = (pd.Series(pd.NaT, index=first.index)
+              if pd.api.types.is_numeric_dtype(first.dtype)
+              else pd.to_datetime(first.astype(str), errors="coerce", format="mixed",
+                                utc=True))
+    if stamps.isna().any():
+        raise argparse.ArgumentTypeError(
+            f"--data: the first column of {text!r} ({rows.columns[0]!r}) must hold "
+            f"timestamps such as 2024-01-01 00:00; found {first.iloc[0]!r}")
+    return path
+
+
 def _device(text: str) -> str:
     from ._utils import check_device
 
@@ -110,9 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
         "hourly kW per row), then curves.png, peaks.png and pareto.png, to OUT.")
     p.add_argument("--quantile", type=_quantile, default=0.01,
                    help="tail fraction rho: the KL budget is -log(rho) (default 0.01)")
-    p.add_argument("--data", type=Path, default=None,
-                   help="CSV of meter readings: a timestamp column plus one column per "
-                   "meter, or long format (timestamp, meter, value). Default: generated")
+    p.add_argument("--data", type=_data_file, default=None,
+                   help="CSV of meter readings, timestamps in the first column: wide (one "
+                   "column per meter) or long (three columns: timestamp, meter, value); "
+                   "see --layout. Default: generated curves")
+    p.add_argument("--layout", choices=("auto", "wide", "long"), default="auto",
+                   help="layout of --data (default auto: long when the file has three "
+                   "columns and the second holds meter names or repeats timestamps)")
+    p.add_argument("--unit", choices=("kW", "kWh", "W", "Wh"), default="kW",
+                   help="unit of the readings in --data: mean power over each interval "
+                   "(kW, W) or energy per interval (kWh, Wh; divided by the interval's "
+                   "length, so kWh per 15 min x 4 = kW). Default kW")
     p.add_argument("--households", type=_positive_int, default=10,
                    help="households (meters) aggregated per curve (default 10)")
     p.add_argument("--n-weeks", type=_positive_int, default=3000,
@@ -149,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the data-vs-fit histogram.")
     p.add_argument("--n-obs", type=_positive_int, default=5000,
                    help="number of observations (default 5000)")
-    p.add_argument("--n-jobs", type=int, default=2,
+    p.add_argument("--n-jobs", type=_n_jobs, default=2,
                    help="parallel simulation workers (joblib; -1 = all cores; default 2)")
     p.add_argument("--max-iter", type=_positive_int, default=None,
                    help="AVO iterations (default: the fitter's)")
@@ -196,7 +246,8 @@ def main(argv=None) -> int:
         if args.command == "energy-peaks":
             from .apps.energy import run_energy_peaks
 
-            run_energy_peaks(quantile=args.quantile, data=args.data, out=out,
+            run_energy_peaks(quantile=args.quantile, data=args.data, layout=args.layout,
+                             unit=args.unit, out=out,
                              n_weeks=args.n_weeks, households=args.households,
                              epochs=args.epochs, seed=args.seed, device=args.device,
                              n_scenarios=args.n_scenarios, max_energy=args.max_energy,

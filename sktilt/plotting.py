@@ -102,14 +102,18 @@ def plot_path(path, *, budgets=None, ax=None):
 
 def plot_curves(base_curves, tuned_curves, *, n_examples=5, x=None, xlabel="hour of week",
                 ylabel="load [kW]", labels=("base p", "tuned q"), ax=None):
-    """Base vs tuned curves: mean ± one std bands plus ``n_examples`` samples each."""
+    """Base vs tuned curves: median and 10-90 % bands plus ``n_examples`` samples each.
+
+    Quantile bands stay within the curves' range (a mean ± std band of skewed,
+    non-negative loads dips below 0 kW).
+    """
     ax = _axes(ax)
     base_curves, tuned_curves = np.asarray(base_curves), np.asarray(tuned_curves)
     x = np.arange(base_curves.shape[1]) if x is None else x
     for curves, color, name in ((base_curves, "C0", labels[0]), (tuned_curves, "C3", labels[1])):
-        mean, std = curves.mean(0), curves.std(0)
-        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2)
-        ax.plot(x, mean, color=color, lw=2, label=f"{name}: mean ± std")
+        low, median, high = np.quantile(curves, [0.1, 0.5, 0.9], axis=0)
+        ax.fill_between(x, low, high, color=color, alpha=0.2)
+        ax.plot(x, median, color=color, lw=2, label=f"{name}: median, 10-90 %")
         for curve in curves[:n_examples]:
             ax.plot(x, curve, color=color, lw=0.6, alpha=0.6)
     if base_curves.shape[1] == 168:
@@ -120,7 +124,8 @@ def plot_curves(base_curves, tuned_curves, *, n_examples=5, x=None, xlabel="hour
     return ax
 
 
-def plot_image_grid(images_per_row, *, row_labels=None, image_shape=(8, 8), fig=None):
+def plot_image_grid(images_per_row, *, row_labels=None, image_shape=(8, 8), fig=None,
+                    title=None):
     """One row of images per entry of ``images_per_row``, e.g. one per beta (BTGM Fig. 5).
 
     Parameters
@@ -133,6 +138,8 @@ def plot_image_grid(images_per_row, *, row_labels=None, image_shape=(8, 8), fig=
         Shape each image is reshaped to.
     fig : matplotlib Figure or None, default=None
         Figure to draw on; a new one by default.
+    title : str or None, default=None
+        Written above the grid.
 
     Returns
     -------
@@ -141,7 +148,9 @@ def plot_image_grid(images_per_row, *, row_labels=None, image_shape=(8, 8), fig=
     plt = _plt()
     rows = [np.asarray(r).reshape(len(r), *image_shape) for r in images_per_row]
     n_cols = max(len(r) for r in rows)
-    fig = fig or plt.figure(figsize=(n_cols * 0.8, len(rows) * 0.8 + 0.3))
+    width = max((len(t) for t in row_labels or []), default=0) * 0.07  # the labels' room
+    fig = fig or plt.figure(figsize=(n_cols * 0.8 + width,
+                                     len(rows) * 0.8 + 0.3 + 0.4 * (title is not None)))
     axes = fig.subplots(len(rows), n_cols, squeeze=False)
     for i, row in enumerate(rows):
         for j in range(n_cols):
@@ -152,6 +161,8 @@ def plot_image_grid(images_per_row, *, row_labels=None, image_shape=(8, 8), fig=
                 ax.imshow(row[j], cmap="gray_r")
             if j == 0 and row_labels is not None:
                 ax.set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=8)
+    if title is not None:
+        fig.suptitle(title, fontsize=10)
     return fig
 
 

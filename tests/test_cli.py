@@ -39,6 +39,11 @@ def test_help_explains_each_option(capsys):
     (["energy-peaks", "--max-energy", "-5"], "--max-energy must be 'median' or a positive"),
     (["energy-peaks", "--max-energy", "0"], "--max-energy must be 'median' or a positive"),
     (["energy-peaks", "--max-energy", "inf"], "--max-energy must be 'median' or a positive"),
+    (["weinberg", "--n-jobs", "0"], "--n-jobs must be a non-zero integer"),
+    (["weinberg", "--n-jobs", "two"], "--n-jobs must be a non-zero integer"),
+    (["energy-peaks", "--data", "no/such/meters.csv"], "--data: no such file"),
+    (["energy-peaks", "--unit", "MWh"], "invalid choice: 'MWh'"),
+    (["energy-peaks", "--layout", "tall"], "invalid choice: 'tall'"),
 ])
 def test_bad_arguments_exit_with_usage_error(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -85,14 +90,63 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"sktilt {sktilt.__version__}"
 
 
-def test_unreadable_data_is_a_clean_error(tmp_path, capsys):
-    bad = tmp_path / "meters.csv"
-    bad.write_text("not,a,meter\nfile,at,all\n")
-    code = main(["energy-peaks", "--data", str(bad), "--out", str(tmp_path / "o"), "--quiet"])
-    assert code == 2
-    assert "sktilt energy-peaks: error:" in capsys.readouterr().err
-    code = main(["energy-peaks", "--data", str(tmp_path / "missing.csv"), "--quiet"])
-    assert code == 2
+def test_unreadable_data_fails_at_parse_time_naming_the_option(tmp_path, capsys):
+    for text, message in [("not,a,meter\nfile,at,all\n", "the first column of"),
+                          ("timestamp\n2024-01-01 00:00\n", "needs a header and rows"),
+                          ("", "cannot read")]:
+        bad = tmp_path / "meters.csv"
+        bad.write_text(text)
+        with pytest.raises(SystemExit) as exc:
+            main(["energy-peaks", "--data", str(bad), "--out", str(tmp_path / "o")])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "argument --data: --data: " in err and message in err, err
+        assert not (tmp_path / "o").exists()
+
+
+def _meter_frame(n_meters=4, weeks=3):
+    index = pd.date_range("2024-01-01", periods=24 * 7 * weeks * 4, freq="15min")
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({f"m{i}": rng.gamma(2.0, 0.3, len(index)) for i in range(n_meters)},
+                        index=pd.Index(index, name="timestamp"))
+
+
+@pytest.mark.parametrize("meters", ["named", "numbered"])
+def test_energy_data_long_layout_and_kwh_per_interval(tmp_path, meters):
+    # The same readings, as kW in a wide file and as kWh per 15 min in a long one,
+    # give the same weekly curves; the long layout is detected, or chosen by --layout.
+    from sktilt.apps.energy import load_data
+
+    kw = _meter_frame()
+    wide = tmp_path / "wide.csv"
+    kw.to_csv(wide)
+    long = (kw / 4).rename(columns=lambda c: c if meters == "named" else int(c[1:]) + 100)
+    long = long.stack().rename("kwh").rename_axis(["timestamp", "meter"]).reset_index()
+    path = tmp_path / "long.csv"
+    long.to_csv(path, index=False)
+    X_wide, layout = load_data(wide, households=2)
+    assert layout == "wide" and X_wide.shape == (3 * 2, 168)
+    X_long, layout = load_data(path, unit="kWh", households=2)
+    assert layout == "long"
+    np.testing.assert_allclose(X_long, X_wide, rtol=1e-5)
+    assert load_data(path, layout="long", unit="kWh", households=2)[1] == "long"
+    # read as kW, the same file is 4x too low; as wide, the meter column is no reading
+    np.testing.assert_allclose(load_data(path, households=2)[0], X_wide / 4, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"--data .*wide layout"):
+        load_data(path, layout="wide", unit="kWh", households=2)
+    with pytest.raises(ValueError, match="--households"):
+        load_data(wide, households=5)  # 4 meters
+
+
+def test_cli_options_reach_the_data_reader(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("timestamp,meter,value\n2024-01-01 00:00,a,1.0\n")
+    args = build_parser().parse_args(["energy-peaks", "--data", str(path), "--layout", "long",
+                                      "--unit", "kWh"])
+    assert (args.data, args.layout, args.unit) == (path, "long", "kWh")
+    args = build_parser().parse_args(["energy-peaks"])
+    assert (args.data, args.layout, args.unit) == (None, "auto", "kW")
+    assert build_parser().parse_args(["weinberg", "--n-jobs", "-1"]).n_jobs == -1
 
 
 def test_energy_peaks_outputs_are_consistent(tmp_path, capsys, monkeypatch):
@@ -114,6 +168,9 @@ def test_energy_peaks_outputs_are_consistent(tmp_path, capsys, monkeypatch):
     s = json.loads((out / "summary.json").read_text())
     scenarios = np.loadtxt(out / "scenarios.csv", delimiter=",", skiprows=1)
     assert scenarios.shape == (200, 168) and (scenarios > 0).all()
+    header = (out / "scenarios.csv").read_text().split("\n", 1)[0].split(",")
+    assert header[:2] == ["Mon_00h_kW", "Mon_01h_kW"] and header[-1] == "Sun_23h_kW"
+    assert len(set(header)) == 168
     # scenarios come from the model's tail above the data's top-rho peak
     assert (scenarios.max(1) > s["peak_threshold_kw"]).all()
     assert s["peak_kw"]["scenarios"] == pytest.approx(scenarios.max(1).mean(), rel=1e-4)
@@ -221,3 +278,19 @@ def test_weinberg_command_writes_consistent_summary(tmp_path):
     assert s["n_simulations"] > 0
     assert isinstance(s["converged"], bool) and 0 < s["two_sample_p_value"] <= 1
     assert (out / "trajectory.png").stat().st_size > 0 and (out / "fit.png").stat().st_size > 0
+
+
+def test_version_does_not_import_torch():
+    # `sktilt --version` took 3-10 s when the package imported torch up front.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\nfrom sktilt.cli import main\ntry:\n    main(['--version'])\n"
+            "except SystemExit:\n    pass\nprint(sorted({'torch', 'pandas', 'sklearn'} & "
+            "set(sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1], timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[0].startswith("sktilt ")
+    assert proc.stdout.strip().endswith("[]")

@@ -29,9 +29,29 @@ def test_pareto_and_curves():
     assert len(ax.lines) == 2 and len(ax.texts) == 3
     rng = np.random.default_rng(0)
     ax = plot_curves(rng.normal(size=(50, 168)), rng.normal(1, 1, size=(50, 168)))
-    # 2 mean lines + 5 examples each; band centre of the tuned model is its mean
+    # 2 median lines + 5 examples each; band centre of the tuned model is its median
     assert len(ax.lines) == 12 and len(ax.collections) == 2
     assert abs(np.mean(ax.lines[6].get_ydata()) - 1.0) < 0.1
+
+
+def test_curve_bands_of_non_negative_loads_stay_above_zero():
+    # skewed loads: mean - std is below 0 at every hour, the 10 % quantile is not
+    loads = np.random.default_rng(0).lognormal(0.0, 1.5, size=(500, 168))
+    assert (loads.mean(0) - loads.std(0) < 0).all()
+    ax = plot_curves(loads, 2 * loads)
+    for band in ax.collections:
+        assert band.get_paths()[0].vertices[:, 1].min() > 0
+    assert "median, 10-90 %" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_image_grid_title_and_room_for_row_labels():
+    fig = plot_image_grid([np.zeros((4, 64))] * 2, row_labels=["base VAE", "KL 3.0 (β=9.99)"],
+                          title="tilted toward 4")
+    assert fig._suptitle.get_text() == "tilted toward 4"
+    fig.tight_layout()
+    fig.canvas.draw()
+    box = fig.axes[4].yaxis.label.get_window_extent()
+    assert box.x0 >= 0  # the longest row label is inside the figure
 
 
 def test_image_grid_and_histograms():

@@ -38,7 +38,7 @@ def run_digits(*, label=4, budgets=(0.5, 1.0, 2.0, 3.0), out="sktilt-out/digits"
     criterion = class_log_probability(clf, label)
 
     base_samples = vae.sample(400, random_state=seed)
-    rows, labels_, results = [base_samples[:10]], ["p"], []
+    rows, labels_, results = [base_samples[:10]], ["base VAE"], []
     base_fraction = float(np.mean(clf.predict(base_samples) == label))
     for budget in budgets:
         tuner = BoltzmannTuner(vae, criterion, kl_budget=float(budget), random_state=seed,
@@ -48,19 +48,19 @@ def run_digits(*, label=4, budgets=(0.5, 1.0, 2.0, 3.0), out="sktilt-out/digits"
         results.append({"kl_budget": float(budget), "beta": tuner.beta_, "kl": tuner.kl_,
                         "criterion_mean": tuner.criterion_mean_, "fraction_label": frac})
         rows.append(samples[:10])
-        labels_.append(f"β={tuner.beta_:.2f}")
+        labels_.append(f"KL {tuner.kl_:.1f} (β={tuner.beta_:.2f})")
         log(f"budget {budget:4.1f}: beta {tuner.beta_:.3f}  KL {tuner.kl_:.3f}  "
             f"fraction classified {label}: {frac:.0%} (base {base_fraction:.0%})")
     summary = {"label": label, "classifier_train_accuracy": float(clf.score(X, y)),
                "base_fraction_label": base_fraction, "budgets": results,
                "seconds": time.perf_counter() - t_start}
-    _figures(rows, labels_, results, out)
+    _figures(rows, labels_, results, out, label, base_fraction)
     write_json(out / "summary.json", summary)
     log(f"wrote {out / 'summary.json'}, {out / 'grid.png'}, {out / 'pareto.png'}")
     return summary
 
 
-def _figures(rows, row_labels, results, out: Path) -> None:
+def _figures(rows, row_labels, results, out: Path, label, base_fraction) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,9 +68,20 @@ def _figures(rows, row_labels, results, out: Path) -> None:
 
     from ..plotting import plot_image_grid, plot_pareto_front
 
-    save_figure(plot_image_grid(rows, row_labels=row_labels), out / "grid.png")
-    fig, ax = plt.subplots(figsize=(5, 4))
+    save_figure(plot_image_grid(
+        rows, row_labels=row_labels,
+        title=f"VAE samples tilted toward the digit {label}, one row per KL budget"),
+        out / "grid.png")
+    fig, ax = plt.subplots(figsize=(6, 4.2))
     plot_pareto_front([r["kl"] for r in results], [r["criterion_mean"] for r in results],
-                      labels=[f"C={r['kl_budget']:g}" for r in results], ax=ax)
-    ax.set_ylabel("E_q log h(label | x)")
+                      labels=[f"KL budget {r['kl_budget']:g}: {r['fraction_label']:.0%} "
+                              f"classified {label}" for r in results], ax=ax)
+    ax.lines[0].set_label("tuned VAE, one per KL budget")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.margins(x=0.1, y=0.15)
+    ax.set_xlim(right=ax.get_xlim()[1] * 1.3)  # room for the last point's label
+    ax.set_xlabel("distance from the base VAE (KL, nats)")
+    ax.set_ylabel(f"mean log-probability of a {label} (classifier)")
+    ax.set_title(f"tilting toward the digit {label} (base VAE: {base_fraction:.0%} "
+                 f"classified {label})", fontsize=10)
     save_figure(fig, out / "pareto.png")

@@ -100,14 +100,62 @@ def sample_event(tuner, n, log_peak_threshold, max_energy_kwh, *, random_state=N
             (estimate.probability, estimate.std_error))
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _hour_columns(n_hours=168) -> list:
+    """Column names of scenarios.csv: weekday and hour from Monday 00:00, and the unit."""
+    return [f"{_DAYS[h // 24 % 7]}_{h % 24:02d}h_kW" for h in range(n_hours)]
+
+
 def _ks(a, b) -> float | None:
     return float(stats.ks_2samp(a, b).statistic) if len(a) and len(b) else None
 
 
+def _meter_layout(frame) -> str:
+    """``"long"`` for three columns (timestamp, meter, value) whose second column holds
+    meter names or whose timestamps repeat (one row per meter); else ``"wide"``."""
+    import pandas as pd
+
+    if frame.shape[1] != 3:
+        return "wide"
+    named = pd.to_numeric(frame.iloc[:, 1], errors="coerce").isna().any()
+    return "long" if named or frame.iloc[:, 0].duplicated().any() else "wide"
+
+
+def load_data(data, *, layout="auto", unit="kW", households=10, seed=0):
+    """``--data`` read as weekly curves: the CSV's first column holds the timestamps,
+    then one column per meter (wide) or a meter and a value column (long)."""
+    from ..datasets._meter import _read
+
+    frame = _read(data)
+    if layout not in ("auto", "wide", "long"):
+        raise ValueError(f"layout (--layout) must be 'auto', 'wide' or 'long', got {layout!r}")
+    if layout == "auto":
+        layout = _meter_layout(frame)
+    columns = list(frame.columns)
+    if layout == "long" and len(columns) != 3:
+        raise ValueError(f"--data {data}: the long layout has three columns (timestamp, "
+                         f"meter, value); found {columns}")
+    names = (dict(meter_col=columns[1], value_col=columns[2]) if layout == "long" else {})
+    try:
+        X = load_meter_curves(frame, timestamp_col=columns[0], unit=unit,
+                              group_size=households, random_state=seed, **names)
+    except ValueError as exc:  # name the command's options, not the function's
+        message = str(exc)
+        for param, option in (("group_size", "--households"), ("path_or_frame", "--data"),
+                              (", or set timestamp_col", ""),
+                              ("set timestamp_col/meter_col/value_col",
+                               "pass --layout long for a (timestamp, meter, value) file")):
+            message = message.replace(param, option)
+        raise ValueError(f"--data {data} ({layout} layout): {message}") from None
+    return X, layout
+
+
 def run_energy_peaks(*, quantile=0.01, data=None, out="sktilt-out/energy-peaks",
                      n_weeks=3000, households=10, epochs=_VAE["max_epochs"], seed=0,
-                     device="cpu", n_scenarios=1000, max_energy=None,
-                     n_truth_weeks=None, progress=True, log=print) -> dict:
+                     device="cpu", n_scenarios=1000, max_energy=None, layout="auto",
+                     unit="kW", n_truth_weeks=None, progress=True, log=print) -> dict:
     """Load or generate curves, train (or load) the VAE, tune, write scenarios, draw.
 
     ``max_energy`` (``None``, ``"median"`` or kWh) asks for the planner's case: the
@@ -115,6 +163,9 @@ def run_energy_peaks(*, quantile=0.01, data=None, out="sktilt-out/energy-peaks",
     median weekly energy for ``"median"``), tuned with the constraint
     ``E_q log(weekly energy) <= log(cap)``. With generated data the scenarios are checked
     against ``n_truth_weeks`` fresh weeks of the generator (default 50 000; 0: none).
+    ``data`` is a CSV of meter readings in ``unit`` (kW, kWh, W or Wh per interval), its
+    timestamps in the first column, ``layout`` ``"wide"`` (one column per meter),
+    ``"long"`` (timestamp, meter, value) or ``"auto"`` (detected).
 
     Returns the summary dict also written to ``out/summary.json``; the peak-week
     scenarios (one row per week, 168 hourly kW) go to ``out/scenarios.csv``, both before
@@ -124,8 +175,9 @@ def run_energy_peaks(*, quantile=0.01, data=None, out="sktilt-out/energy-peaks",
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if data is not None:
-        X = load_meter_curves(data, group_size=households, random_state=seed)
-        source = f"{data} ({households} meters per curve)"
+        X, layout = load_data(data, layout=layout, unit=unit, households=households,
+                              seed=seed)
+        source = f"{data} ({layout} layout, {unit}; {households} meters per curve)"
     else:
         X = make_load_curves(n_weeks, n_households=households, random_state=seed)
         source = f"synthetic: {n_weeks} weeks x {households} households"
@@ -172,8 +224,9 @@ def run_energy_peaks(*, quantile=0.01, data=None, out="sktilt-out/energy-peaks",
         scenarios, hit_share, event_ess, p_event = sample_event(
             tuner, n_scenarios, np.log(threshold), cap, random_state=seed + 4)
         top = X[low & (data_peaks > threshold)]
+    # one row per week from Monday 00:00, one column per hour: Mon_00h_kW ... Sun_23h_kW
     np.savetxt(out / "scenarios.csv", scenarios, delimiter=",", fmt="%.4f",
-               header=",".join(f"h{h}" for h in range(X.shape[1])), comments="")
+               header=",".join(_hour_columns(X.shape[1])), comments="")
     tuned_peaks = tuned.max(1)
     summary = {
         "source": source,
@@ -351,7 +404,7 @@ def _figures(X, base, tuned, scenarios, top, threshold, tuner, out: Path, rho, c
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..plotting import plot_curves, plot_pareto_front
+    from ..plotting import plot_curves
 
     colours = {"data": "C0", "base": "C1", "tuned": "C2", "scenarios": "C3"}
     event = f"top-{rho:.0%}" + ("" if cap is None else f" of the <= {cap:.0f} kWh")
@@ -369,16 +422,42 @@ def _figures(X, base, tuned, scenarios, top, threshold, tuner, out: Path, rho, c
         ax.legend(fontsize=8)
     written = [save_figure(fig, out / "curves.png")]
     written.append(_peaks_figure(X, base, tuned, scenarios, threshold, colours, out, plt))
-    fig, ax = plt.subplots(figsize=(5, 4))
-    hist = tuner.history_
-    ref = tuner.reference_curve(np.linspace(0, tuner.beta_ * 1.2, 40))
-    plot_pareto_front([h["kl"] for h in hist], [h["criterion_mean"] for h in hist],
-                      reference=ref, ax=ax)
-    ax.axvline(tuner.kl_budget, color="k", ls=":", lw=1, label="KL budget")
-    ax.set_ylabel("E_q log weekly peak [log kW]")
-    ax.legend(fontsize=8)
-    written.append(save_figure(fig, out / "pareto.png"))
+    written.append(_pareto_figure(tuner, out, plt))
     return written
+
+
+def _pareto_figure(tuner, out, plt) -> Path:
+    """How far the tuned model moved from the base model (KL) against the peak it buys.
+
+    The criterion is the log weekly peak, so ``exp(E_q log peak)`` is the tuned model's
+    typical (geometric-mean) weekly peak in kW. The exact tilt's importance-sampling
+    reference is drawn up to the budget, dashed where it rests on few effective samples
+    (ESS <= 100: less reliable).
+    """
+    from ..plotting import plot_pareto_front
+
+    ref = tuner.reference_curve(np.linspace(0, 2 * tuner.beta_, 60))
+    # up to the first beta whose KL passes the budget
+    past = np.flatnonzero(ref["kl"] >= tuner.kl_budget)
+    keep = slice(0, past[0] + 1 if past.size else None)
+    kl, peak, ok = ref["kl"][keep], np.exp(ref["criterion_mean"][keep]), ref["ess"][keep] > 100
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    ax.plot(kl[ok], peak[ok], "-", color="C0", label="exact tilt (importance sampling)")
+    if not ok.all():
+        first = max(int(np.argmin(ok)) - 1, 0)
+        ax.plot(kl[first:], peak[first:], "--", color="C0",
+                label="exact tilt, few effective samples (less reliable)")
+    hist = tuner.history_
+    plot_pareto_front([h["kl"] for h in hist], np.exp([h["criterion_mean"] for h in hist]),
+                      ax=ax)
+    ax.lines[-1].set_label("tuned model (steps of the beta search)")
+    ax.axvline(tuner.kl_budget, color="k", ls=":", lw=1,
+               label=f"budget -log(rho) = {tuner.kl_budget:.2f} nats")
+    ax.set_xlabel("distance from the base model (KL, nats)")
+    ax.set_ylabel("typical weekly peak of the tuned model [kW]")
+    ax.set_title("weekly peak against departure from the base model", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    return save_figure(fig, out / "pareto.png")
 
 
 def _peaks_figure(X, base, tuned, scenarios, threshold, colours, out, plt) -> Path:
