@@ -15,6 +15,46 @@ classifiers, :mod:`sktilt.datasets` data and benchmark simulators.
 
 __version__ = "0.2.0.dev0"
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
+    from .avo import (
+        AVOSimulatorFitter,
+        FlowProposal,
+        GaussianProposal,
+    )
+    from .metrics import (
+        energy_distance,
+    )
+    from .models import (
+        TorchClassifier,
+        VAE,
+        class_log_probability,
+    )
+    from .simulation import (
+        SimulationError,
+        SimulationFailureWarning,
+        SimulationResult,
+        SimulationWorkerError,
+        simulate,
+    )
+    from .tilt import (
+        AdversarialRefiner,
+        BoltzmannPath,
+        BoltzmannTuner,
+        ClassLogProbability,
+        CurveMaximum,
+        GaussianBase,
+        LatentSampler,
+        LinearCriterion,
+        QuadraticCriterion,
+        TiltQualityWarning,
+        WindowContrast,
+        WindowMean,
+        quantile_budget,
+    )
+
+
 # The names below are imported on first use (PEP 562), so that ``import sktilt`` and
 # ``sktilt --version`` do not import torch (3-10 s cold); ``from sktilt import X`` and
 # ``sktilt.X`` work as before.
