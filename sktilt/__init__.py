@@ -11,10 +11,12 @@ trained by one skorch layer (``sktilt._training``), with pathwise or score-funct
 gradients (:mod:`sktilt.gradients`) and a joblib simulation engine
 (:mod:`sktilt.simulation`). :mod:`sktilt.models` holds trainable base models and
 classifiers, :mod:`sktilt.datasets` data and benchmark simulators.
+:func:`set_config` sets how many torch threads the fits use (one by default).
 """
 
 __version__ = "0.2.0.dev0"
 
+from ._config import config_context, get_config, set_config
 from .avo import AVOSimulatorFitter, FlowProposal, GaussianProposal
 from .metrics import energy_distance
 from .models import VAE, TorchClassifier, class_log_probability
@@ -64,7 +66,10 @@ __all__ = [
     "WindowContrast",
     "WindowMean",
     "class_log_probability",
+    "config_context",
     "energy_distance",
+    "get_config",
     "quantile_budget",
+    "set_config",
     "simulate",
 ]
