@@ -46,6 +46,8 @@ __all__ = [
 
 import dataclasses
 import math
+import os
+import tempfile
 import warnings
 from concurrent.futures.process import BrokenProcessPool
 from numbers import Real
@@ -340,6 +342,33 @@ def _check_timeout(timeout):
     return float(timeout)
 
 
+def _memmapping_arguments() -> dict:
+    """``Parallel`` arguments that keep joblib from leaving folders in /dev/shm.
+
+    joblib 1.6's process backend creates an empty ``joblib_memmapping_folder_*`` in
+    /dev/shm for every ``Parallel`` call that reuses the worker pool (the folder of a
+    resource manager it then drops) and removes it only at interpreter exit: a fit of
+    a few hundred batches piled up hundreds of them, and a killed process left them for
+    good. Given a ``temp_folder`` it creates nothing up front; with ``max_nbytes=None``
+    it maps no argument to a file at all, so nothing is written: the arguments here are
+    parameter batches of a few kB, and a simulator object is pickled once per task
+    (with ``timeout``, it already travels as bytes, which joblib never maps). What the
+    caller set with ``joblib.parallel_config`` (or ``JOBLIB_TEMP_FOLDER``) is kept.
+    """
+    from joblib import parallel  # no public getter for the active configuration
+
+    config = getattr(getattr(parallel, "_backend", None), "config", {})
+    arguments = {}
+    if not (os.environ.get("JOBLIB_TEMP_FOLDER")
+            or isinstance(config.get("temp_folder"), str)):
+        shm = "/dev/shm"  # joblib's own first choice, memory-backed
+        arguments["temp_folder"] = (shm if os.path.isdir(shm) and os.access(shm, os.W_OK)
+                                    else tempfile.gettempdir())
+    if not isinstance(config.get("max_nbytes"), (int, str)):
+        arguments["max_nbytes"] = None
+    return arguments
+
+
 def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
              batch_size=None, n_features=None, on_failure="drop", timeout=None,
              verbose=0) -> SimulationResult:
@@ -450,7 +479,8 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
     outputs: list = []
     try:
         # Generator mode: batches that finished before a crash are kept.
-        for batch in Parallel(n_jobs=n_jobs, verbose=verbose, return_as="generator")(tasks):
+        for batch in Parallel(n_jobs=n_jobs, verbose=verbose, return_as="generator",
+                              **_memmapping_arguments())(tasks):
             outputs.extend(batch)
     except Exception as exc:
         if not _is_worker_death(exc):
