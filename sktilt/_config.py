@@ -28,9 +28,8 @@ from numbers import Integral
 
 import torch
 
-# Chosen by benchmarks/bench_threads.py (see CONTRIBUTING.md): one thread was never
-# slower than torch's default for the library's small models, and up to tens of times
-# faster on a busy machine.
+# Chosen by benchmarks/bench_threads.py: on 2 cores one thread beat torch's default (2)
+# in every case, 2.1-2.9x with the other core idle, 4.6-6.7x (or more) with it busy.
 DEFAULT_TORCH_THREADS = 1
 _ENV = "SKTILT_TORCH_THREADS"
 
@@ -88,7 +87,20 @@ def set_config(*, torch_threads: int | None | str = "unchanged") -> None:
 
 @contextlib.contextmanager
 def config_context(*, torch_threads: int | None | str = "unchanged") -> Iterator[None]:
-    """Change the library's settings within a ``with`` block (see :func:`set_config`)."""
+    """Change the library's settings within a ``with`` block.
+
+    Parameters
+    ----------
+    torch_threads : int or None
+        As in :func:`set_config`; the previous settings come back when the block ends.
+
+    Examples
+    --------
+    >>> import sktilt
+    >>> with sktilt.config_context(torch_threads=None):  # torch's own thread setting
+    ...     sktilt.get_config()["torch_threads"] is None
+    True
+    """
     old = get_config()
     set_config(torch_threads=torch_threads)
     try:
