@@ -11,6 +11,7 @@ trained by one skorch layer (``sktilt._training``), with pathwise or score-funct
 gradients (:mod:`sktilt.gradients`) and a joblib simulation engine
 (:mod:`sktilt.simulation`). :mod:`sktilt.models` holds trainable base models and
 classifiers, :mod:`sktilt.datasets` data and benchmark simulators.
+:func:`set_config` sets how many torch threads the fits use (one by default).
 """
 
 __version__ = "0.2.0.dev0"
@@ -18,6 +19,7 @@ __version__ = "0.2.0.dev0"
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
+    from ._config import config_context, get_config, set_config
     from .avo import (
         AVOSimulatorFitter,
         FlowProposal,
@@ -59,6 +61,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
 # ``sktilt --version`` do not import torch (3-10 s cold); ``from sktilt import X`` and
 # ``sktilt.X`` work as before.
 _LAZY = {
+    "config_context": "_config", "get_config": "_config", "set_config": "_config",
     "AVOSimulatorFitter": "avo", "FlowProposal": "avo", "GaussianProposal": "avo",
     "energy_distance": "metrics",
     "VAE": "models", "TorchClassifier": "models", "class_log_probability": "models",
@@ -116,7 +119,10 @@ __all__ = [
     "WindowContrast",
     "WindowMean",
     "class_log_probability",
+    "config_context",
     "energy_distance",
+    "get_config",
     "quantile_budget",
+    "set_config",
     "simulate",
 ]

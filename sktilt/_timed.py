@@ -1,15 +1,24 @@
 """Simulations with a timeout: each in a child process, abandoned when it runs too long.
 
 With ``simulate(..., timeout=s)`` a joblib task (in a worker, or in the caller when
-sequential) runs its simulations in a child process and waits for each result at most
+sequential) hands its simulations to a child process and waits for each result at most
 ``s`` seconds. A simulation still running then is recorded as a ``"timeout"`` failure
 and the child (and any process it started) is killed; a child that dies is a
-``"crashed"`` failure. The simulator travels to the child with cloudpickle.
+``"crashed"`` failure. The simulator travels to the child with cloudpickle, with every
+task, so that each task simulates with a fresh copy of it, as without a timeout.
+
+A child serves one thread of one process and outlives its task: the next task of that
+thread sends it its batch instead of starting a process (which costs 0.1-0.3 s once the
+package is imported, more than most simulations). So tasks can be small, and a hung
+simulation holds up one task while the other workers carry on with the rest. A child
+ends when it is killed (timeout, Ctrl-C, an error), when its parent dies, after
+``_IDLE_SECONDS`` without work, or, in the caller's own process, when ``simulate``
+returns (:func:`close_children`).
 """
 
 from __future__ import annotations
 
-__all__ = ["run_batch_timed"]
+__all__ = ["close_children", "run_batch_timed"]
 
 import multiprocessing
 import os
@@ -17,6 +26,7 @@ import pickle
 import signal
 import threading
 import time
+from dataclasses import dataclass
 
 from .simulation import (
     _INTERRUPTS,
@@ -29,6 +39,9 @@ from .simulation import (
 # With a timeout: how long a fresh child may take to load the simulator before its
 # first simulation starts (importing the simulator's module); not counted in timeout.
 _STARTUP_SECONDS = 120.0
+# A child with no work for this long ends itself: long enough to serve the next batch
+# of an AVO fit (one training step away), short enough not to linger after a fit.
+_IDLE_SECONDS = 5.0
 
 
 # ------------------------------------------------------------------------- timeouts
@@ -64,13 +77,27 @@ def _child_context():
     return multiprocessing.get_context(method)
 
 
-def _start_child(args):
-    """Start ``_child_main(results_w, alive_r, *args)``; return (process, results_r, alive_w)."""
+@dataclass
+class _Child:
+    """A simulation process and the parent's ends of its pipes."""
+
+    proc: multiprocessing.process.BaseProcess
+    results: object  # Connection: messages from the child
+    alive: object  # Connection: closed (or the parent's death) tells the child to go
+    commands: object  # Connection: batches to simulate
+    session: object = None  # the simulate call it last served
+    busy: bool = False
+
+
+def _start_child() -> _Child:
+    """Start ``_child_main(results_w, alive_r, commands_r)``."""
     for _ in range(2):
         ctx = _child_context()
         results_r, results_w = ctx.Pipe(duplex=False)
         alive_r, alive_w = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_child_main, args=(results_w, alive_r, *args),
+        commands_r, commands_w = ctx.Pipe(duplex=False)
+        ends = (results_r, results_w, alive_r, alive_w, commands_r, commands_w)
+        proc = ctx.Process(target=_child_main, args=(results_w, alive_r, commands_r),
                            name="sktilt-simulation", daemon=True)
         me = multiprocessing.current_process()
         try:
@@ -87,14 +114,60 @@ def _start_child(args):
                         me.daemon = True
         except ChildProcessError:
             # A fork server inherited from the process we were forked from: not ours.
-            for conn in (results_r, results_w, alive_r, alive_w):
+            for conn in ends:
                 conn.close()
             _CONTEXT_STATE[os.getpid()] = "fork"
             continue
-        results_w.close()
-        alive_r.close()
-        return proc, results_r, alive_w
+        for conn in (results_w, alive_r, commands_r):
+            conn.close()
+        return _Child(proc, results_r, alive_w, commands_w)
     raise RuntimeError("could not start a simulation process")  # pragma: no cover
+
+
+# The children of this process, one per thread that ran timed tasks: (pid, thread id)
+# -> _Child. The pid tells a forked process that its parent's children are not its own.
+_CHILDREN: dict = {}
+_CHILDREN_LOCK = threading.Lock()
+
+
+def _take_child(session) -> tuple[_Child, bool]:
+    """This thread's child (started if needed), marked busy; and whether it is fresh."""
+    key = (os.getpid(), threading.get_ident())
+    with _CHILDREN_LOCK:
+        child = _CHILDREN.pop(key, None)
+    fresh = child is None or child.proc.exitcode is not None
+    if fresh:
+        if child is not None:
+            _stop_child(child, kill=True)
+        child = _start_child()
+    child.session, child.busy = session, True
+    with _CHILDREN_LOCK:
+        _CHILDREN[key] = child
+    return child, fresh
+
+
+def _drop_child(child: _Child, *, kill: bool) -> None:
+    with _CHILDREN_LOCK:
+        for key, value in list(_CHILDREN.items()):
+            if value is child:
+                del _CHILDREN[key]
+    _stop_child(child, kill=kill)
+
+
+def close_children(session) -> None:
+    """End this process's idle children that served ``session`` (a ``simulate`` call).
+
+    Called by ``simulate`` in the caller's process when it returns or raises, so that a
+    sequential (or threading-backend) call leaves no process behind; workers' children
+    end after ``_IDLE_SECONDS`` or with their worker.
+    """
+    with _CHILDREN_LOCK:
+        mine = [(key, c) for key, c in _CHILDREN.items()
+                if key[0] == os.getpid() and c.session == session and not c.busy]
+        for key, _ in mine:
+            del _CHILDREN[key]
+    for _, child in mine:
+        _stop_child(child, kill=False)
 
 
 def _exit_when_orphaned(alive):
@@ -115,26 +188,39 @@ def _kill_group(pid):
             pass
 
 
-def _child_main(results, alive, payload, thetas, seeds, vectorized, n_features):
-    """Child process: load the simulator, simulate, send each result as it comes."""
+def _child_main(results, alive, commands):
+    """Child process: simulate the batches sent on ``commands``, each result as it comes.
+
+    A batch is ``(payload, thetas, seeds, vectorized, n_features)``; the simulator is
+    loaded from ``payload`` for every batch. Ends after ``_IDLE_SECONDS`` without one.
+    """
     if hasattr(os, "setpgrp"):
         os.setpgrp()  # so that processes the simulator starts are killed with it
     threading.Thread(target=_exit_when_orphaned, args=(alive,), daemon=True).start()
-    try:
-        simulator = pickle.loads(payload)
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent
-        results.send(("load-error", f"{type(exc).__name__}: {exc}"))
-        return
-    results.send(("ready",))
-    try:
-        if vectorized:
-            results.send(("all", _simulate_vectorized(simulator, thetas, seeds[0],
-                                                      n_features)))
-        else:
-            for j, (theta, seed) in enumerate(zip(thetas, seeds)):
-                results.send(("one", j, _simulate_one(simulator, theta, seed, n_features)))
-    except _INTERRUPTS as exc:
-        results.send(("raise", type(exc).__name__, str(exc)))
+    while True:
+        try:
+            if not commands.poll(_IDLE_SECONDS):
+                return
+            payload, thetas, seeds, vectorized, n_features = commands.recv()
+        except (EOFError, OSError):  # the parent closed the pipe
+            return
+        try:
+            simulator = pickle.loads(payload)
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            results.send(("load-error", f"{type(exc).__name__}: {exc}"))
+            return
+        results.send(("ready",))
+        try:
+            if vectorized:
+                results.send(("all", _simulate_vectorized(simulator, thetas, seeds[0],
+                                                          n_features)))
+            else:
+                for j, (theta, seed) in enumerate(zip(thetas, seeds)):
+                    results.send(("one", j, _simulate_one(simulator, theta, seed,
+                                                          n_features)))
+        except _INTERRUPTS as exc:
+            results.send(("raise", type(exc).__name__, str(exc)))
+            return
 
 
 _NOTHING = object()  # no message before the deadline
@@ -176,8 +262,10 @@ def _death(proc, *, starting=False) -> SimulationFailure:
     return SimulationFailure("crashed", f"the simulation's process died ({how})")
 
 
-def _stop_child(proc, results, alive, *, kill):
-    alive.close()  # the child's watchdog ends it if it is still there
+def _stop_child(child: _Child, *, kill: bool) -> None:
+    proc = child.proc
+    child.alive.close()  # the child's watchdog ends it if it is still there
+    child.commands.close()
     if kill:
         _kill_group(proc.pid)
         proc.kill()
@@ -186,15 +274,21 @@ def _stop_child(proc, results, alive, *, kill):
         _kill_group(proc.pid)
         proc.kill()
         proc.join()
-    results.close()
+    child.results.close()
     proc.close()
 
 
-def _drain(proc, conn, out, i, vectorized, timeout):
+_STALE = object()  # a reused child ended (idle) as its batch came: start a fresh one
+
+
+def _drain(child: _Child, out, i, vectorized, timeout, *, fresh: bool):
     """Fill ``out[i:]`` from one child; return the index where a fresh child must resume
-    (``len(out)`` when done) and whether the child must be killed."""
+    (``len(out)`` when done) and whether the child must be killed, or ``_STALE``."""
     n = len(out)
+    proc, conn = child.proc, child.results
     msg = _receive(conn, _STARTUP_SECONDS)
+    if msg is _DIED and not fresh:
+        return _STALE
     if msg is _NOTHING or msg is _DIED:
         failure = (_death(proc, starting=True) if msg is _DIED else SimulationFailure(
             "timeout", f"the simulation process did not start within {_STARTUP_SECONDS:g} "
@@ -227,18 +321,33 @@ def _drain(proc, conn, out, i, vectorized, timeout):
     return n, False
 
 
-def run_batch_timed(payload, thetas, seeds, vectorized, n_features, timeout):
+def run_batch_timed(payload, thetas, seeds, vectorized, n_features, timeout,
+                    session=None):
     """Worker task with a deadline: like :func:`_run_batch`, each simulation (each call
-    of a vectorized simulator) in a child process killed after ``timeout`` seconds."""
+    of a vectorized simulator) in a child process killed after ``timeout`` seconds.
+
+    ``session`` names the ``simulate`` call, for :func:`close_children`.
+    """
     out: list = [None] * len(thetas)
     i = 0
     while i < len(out):
-        proc, conn, alive = _start_child(
-            (payload, thetas[i:], seeds if vectorized else seeds[i:], vectorized,
-             n_features))
+        child, fresh = _take_child(session)
         kill = True
         try:
-            i, kill = _drain(proc, conn, out, i, vectorized, timeout)
-        finally:  # also on Ctrl-C: no child outlives the call
-            _stop_child(proc, conn, alive, kill=kill)
+            try:
+                child.commands.send((payload, thetas[i:], seeds if vectorized else seeds[i:],
+                                     vectorized, n_features))
+            except OSError:  # a reused child ended itself (idle): a fresh one takes over
+                if fresh:
+                    raise
+                continue
+            step = _drain(child, out, i, vectorized, timeout, fresh=fresh)
+            if step is _STALE:
+                continue
+            i, kill = step
+        finally:  # also on Ctrl-C: a child whose batch did not finish is killed
+            if kill:
+                _drop_child(child, kill=True)
+            else:
+                child.busy = False
     return out

@@ -36,6 +36,8 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler
 
+from ._config import torch_threads
+
 
 class DivergenceError(FloatingPointError):
     """The training objective became NaN or infinite.
@@ -234,15 +236,16 @@ class StepNet(NeuralNet):
         of the last finite run are restored and :class:`DivergenceError` is raised
         (``exc.restored`` says whether there were any). ``KeyboardInterrupt`` propagates.
         """
-        if not self.initialized_:
-            self.initialize()
-        steps = np.zeros((int(n_steps), 1), dtype=np.float32)
-        self.notify("on_train_begin", X=steps, y=None)
-        try:
-            self.fit_loop(steps, epochs=1, **fit_params)
-        except DivergenceError as exc:
-            exc.restored = dict(self.callbacks_)["last_good_state"].restore(self)
-            raise
-        finally:
-            self.notify("on_train_end", X=steps, y=None)
-        return self
+        with torch_threads():  # every fitted module of the library trains here
+            if not self.initialized_:
+                self.initialize()
+            steps = np.zeros((int(n_steps), 1), dtype=np.float32)
+            self.notify("on_train_begin", X=steps, y=None)
+            try:
+                self.fit_loop(steps, epochs=1, **fit_params)
+            except DivergenceError as exc:
+                exc.restored = dict(self.callbacks_)["last_good_state"].restore(self)
+                raise
+            finally:
+                self.notify("on_train_end", X=steps, y=None)
+            return self

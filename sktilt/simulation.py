@@ -19,16 +19,17 @@ exception counts, ``SystemExit`` included; only ``KeyboardInterrupt`` (and
 ``GeneratorExit``) propagate, so that Ctrl-C stops the caller.
 
 Timeouts (``simulate(..., timeout=s)``, the machinery in ``sktilt._timed``): each task
-runs its simulations in a short-lived child process of the worker (the caller itself
-when sequential), one after the other, and the worker waits at most ``s`` seconds for
-each; a simulation still
-running then is recorded as a ``"timeout"`` failure, the child (and any process it
-started) is killed, and a fresh child carries on with the rest of the batch. A hung
-simulator, in Python or in C or in an external program, therefore cannot hang the
-caller. Children come from a fork server (``multiprocessing``'s ``"forkserver"``,
-which preloads this package once per process, a few seconds; each child then costs
-about 20 ms), from ``fork`` in daemonic pool workers, and from ``spawn`` where neither
-exists (Windows).
+hands its simulations to a child process of the worker (of the caller when sequential),
+which runs them one after the other, and the worker waits at most ``s`` seconds for
+each; a simulation still running then is recorded as a ``"timeout"`` failure, the child
+(and any process it started) is killed, and a fresh child carries on with the rest of
+the batch. A hung simulator, in Python or in C or in an external program, therefore
+cannot hang the caller. A child serves the next tasks of its worker too and ends after a
+few idle seconds, so tasks are small (up to 64 per worker): hung simulations then hold
+up one task each, spread over the workers, instead of queueing in one. Children come
+from a fork server (``multiprocessing``'s ``"forkserver"``, which preloads this package
+once per process, a few seconds; each child then costs about 20 ms), from ``fork`` in
+daemonic pool workers, and from ``spawn`` where neither exists (Windows).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ __all__ = [
 
 import dataclasses
 import math
-import warnings
+import os
+import tempfile
+import uuid
 from concurrent.futures.process import BrokenProcessPool
 from numbers import Real
 
@@ -54,10 +57,16 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
 from ._random import as_seed_sequence
+from ._utils import warn_at_caller
 
 # Tasks per worker: enough to balance uneven simulation times, few enough that the
 # per-task overhead (pickling, scheduling; ~1 ms with loky, more with dask) is small.
 _TASKS_PER_WORKER = 4
+# With a timeout, simulations that hang cost their timeout one after the other within
+# a task: many small tasks spread them over the workers (one simulation per task up to
+# this many tasks per worker). A task then costs about a millisecond with loky (its
+# child process is reused, see sktilt._timed), ~10 ms with dask.
+_TIMED_TASKS_PER_WORKER = 64
 # Vectorized simulators get this many batches by default whatever n_jobs is, so the
 # per-batch generators (hence the results) are the same for any n_jobs or backend.
 _VECTORIZED_BATCHES = 8
@@ -183,11 +192,11 @@ class FailureLog:
         self.messages.extend(result.errors)
         self.n_failed += result.n_failed
         if not self.warned:
-            warnings.warn(
+            warn_at_caller(
                 f"{result.n_failed} simulation(s) failed and were dropped, e.g. "
                 f"theta={result.failed_parameters[0].tolist()}: {result.errors[0]}. "
                 "All failures are listed in failed_parameters_.",
-                SimulationFailureWarning, stacklevel=4)
+                SimulationFailureWarning)
             self.warned = True
         if self.n_failed > self.max_fraction * self.n_simulations:
             raise SimulationError(
@@ -340,6 +349,33 @@ def _check_timeout(timeout):
     return float(timeout)
 
 
+def _memmapping_arguments() -> dict:
+    """``Parallel`` arguments that keep joblib from leaving folders in /dev/shm.
+
+    joblib 1.6's process backend creates an empty ``joblib_memmapping_folder_*`` in
+    /dev/shm for every ``Parallel`` call that reuses the worker pool (the folder of a
+    resource manager it then drops) and removes it only at interpreter exit: a fit of
+    a few hundred batches piled up hundreds of them, and a killed process left them for
+    good. Given a ``temp_folder`` it creates nothing up front; with ``max_nbytes=None``
+    it maps no argument to a file at all, so nothing is written: the arguments here are
+    parameter batches of a few kB, and a simulator object is pickled once per task
+    (with ``timeout``, it already travels as bytes, which joblib never maps). What the
+    caller set with ``joblib.parallel_config`` (or ``JOBLIB_TEMP_FOLDER``) is kept.
+    """
+    from joblib import parallel  # no public getter for the active configuration
+
+    config = getattr(getattr(parallel, "_backend", None), "config", {})
+    arguments = {}
+    if not (os.environ.get("JOBLIB_TEMP_FOLDER")
+            or isinstance(config.get("temp_folder"), str)):
+        shm = "/dev/shm"  # joblib's own first choice, memory-backed
+        arguments["temp_folder"] = (shm if os.path.isdir(shm) and os.access(shm, os.W_OK)
+                                    else tempfile.gettempdir())
+    if not isinstance(config.get("max_nbytes"), (int, str)):
+        arguments["max_nbytes"] = None
+    return arguments
+
+
 def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
              batch_size=None, n_features=None, on_failure="drop", timeout=None,
              verbose=0) -> SimulationResult:
@@ -421,7 +457,8 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
             batch_size = math.ceil(n / _VECTORIZED_BATCHES)
         else:
             workers = max(1, effective_n_jobs(n_jobs))
-            batch_size = math.ceil(n / (_TASKS_PER_WORKER * workers))
+            per_worker = _TASKS_PER_WORKER if timeout is None else _TIMED_TASKS_PER_WORKER
+            batch_size = math.ceil(n / (per_worker * workers))
     batch_size = max(1, int(batch_size))
     starts = list(range(0, n, batch_size))
     # One child per simulation (per batch when vectorized): spawned up front, in a
@@ -444,13 +481,16 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
             raise TypeError(f"simulate(timeout=...) runs the simulator in a separate "
                             f"process, so it must be picklable (by cloudpickle): "
                             f"{type(exc).__name__}: {exc}") from exc
+        session = uuid.uuid4().hex  # names this call's children in this process
         tasks = (delayed(run_batch_timed)(payload, thetas[s:s + batch_size],
-                                           seeds_for(i, s), vectorized, n_features, timeout)
+                                           seeds_for(i, s), vectorized, n_features, timeout,
+                                           session)
                  for i, s in enumerate(starts))
     outputs: list = []
     try:
         # Generator mode: batches that finished before a crash are kept.
-        for batch in Parallel(n_jobs=n_jobs, verbose=verbose, return_as="generator")(tasks):
+        for batch in Parallel(n_jobs=n_jobs, verbose=verbose, return_as="generator",
+                              **_memmapping_arguments())(tasks):
             outputs.extend(batch)
     except Exception as exc:
         if not _is_worker_death(exc):
@@ -461,6 +501,11 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
             "simulations; this is usually a crash or memory exhaustion inside the "
             "simulator. It is not retried.", partial.failed_parameters,
             partial.errors, partial) from exc
+    finally:
+        if timeout is not None:  # the children this call started here (sequential)
+            from ._timed import close_children
+
+            close_children(session)
     result = _collect(outputs, thetas, n_features)
     if on_failure == "raise" and result.n_failed:
         raise SimulationError(

@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from .._config import torch_threads
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_generator, torch_seeded
 from .._training import DivergenceError, EpochProgress
@@ -424,29 +425,30 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         -------
         self
         """
-        X = self._validate_observations(X)
-        X, X_check = self._split_validation(X)
-        summary = None if self.summary is None else clone(self.summary).fit(X)
-        state = self._initialize(X, summary)
-        try:
-            with torch_seeded(state.seed):
-                self._warm_up(state, summary)
-                for it in range(self.max_iter):
-                    batch = self._simulate_step(state, summary, it=it)
-                    entry = {"n_simulations": len(batch.theta),
-                             "n_failed": batch.result.n_failed}
-                    if batch.features is not None:
-                        entry.update(self._proposal_step(state, batch, it))
-                        entry.update(self._critic_step(state, batch.features))
-                    self._record_iteration(state, it, entry)
-                self._polish(state, summary)
-        except SimulationError as exc:
-            exc.history = state.history
-            exc.proposal = clone(self.proposal).fitted(state.proposal)
-            raise
-        self._finalize(X, summary, state)
-        self._check_fit(state, summary, X if X_check is None else X_check)
-        return self
+        with torch_threads():  # critic, proposal and the checks of the finished fit
+            X = self._validate_observations(X)
+            X, X_check = self._split_validation(X)
+            summary = None if self.summary is None else clone(self.summary).fit(X)
+            state = self._initialize(X, summary)
+            try:
+                with torch_seeded(state.seed):
+                    self._warm_up(state, summary)
+                    for it in range(self.max_iter):
+                        batch = self._simulate_step(state, summary, it=it)
+                        entry = {"n_simulations": len(batch.theta),
+                                 "n_failed": batch.result.n_failed}
+                        if batch.features is not None:
+                            entry.update(self._proposal_step(state, batch, it))
+                            entry.update(self._critic_step(state, batch.features))
+                        self._record_iteration(state, it, entry)
+                    self._polish(state, summary)
+            except SimulationError as exc:
+                exc.history = state.history
+                exc.proposal = clone(self.proposal).fitted(state.proposal)
+                raise
+            self._finalize(X, summary, state)
+            self._check_fit(state, summary, X if X_check is None else X_check)
+            return self
 
     def _validate_observations(self, X) -> np.ndarray:
         self._validate_params()

@@ -22,6 +22,7 @@ import torch
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .._config import torch_threads
 from .._random import resolve_seed, torch_seeded
 from .._utils import check_n_samples, draw_in_chunks, to_numpy, warn_at_caller
 from ._criteria import evaluate_criterion
@@ -117,16 +118,17 @@ class TiltedModelMixin:
 
     # --------------------------------------------------------------- sample
     def _draw(self, n_samples, random_state, latent: bool) -> np.ndarray:
-        check_is_fitted(self)
-        n = check_n_samples(n_samples)
-        flow, base = self.flow_, self.base_
+        with torch_threads():
+            check_is_fitted(self)
+            n = check_n_samples(n_samples)
+            flow, base = self.flow_, self.base_
 
-        def draw(m):
-            z = flow.draw(m)
-            return (to_numpy(z if latent else base.to_instance(z)),)
+            def draw(m):
+                z = flow.draw(m)
+                return (to_numpy(z if latent else base.to_instance(z)),)
 
-        with torch_seeded(resolve_seed(self.random_state, random_state)), torch.no_grad():
-            return draw_in_chunks(n, _SAMPLE_CHUNK, draw)[0]
+            with torch_seeded(resolve_seed(self.random_state, random_state)), torch.no_grad():
+                return draw_in_chunks(n, _SAMPLE_CHUNK, draw)[0]
 
     def sample(self, n_samples=1, *, random_state=None) -> np.ndarray:
         """Draw samples of the tuned model ``q_beta`` in instance space (decoded).
@@ -208,29 +210,30 @@ class TiltedModelMixin:
             ``probability``, ``std_error`` (unpacks as ``p, se = ...``),
             ``relative_error``, ``n_hits``, ``ess``, ``pareto_k`` and the reference check.
         """
-        check_is_fitted(self)
-        n = check_n_samples(n_samples)
-        threshold = _check_threshold(threshold)
-        with torch_seeded(resolve_seed(self.random_state, random_state)):
-            log_w, f, x = self._draw_proposal(n, defensive, keep_x=where is not None)
-        estimate = importance_tail_probability(_restricted(f, x, where), log_w, threshold)
-        if where is not None:
+        with torch_threads():
+            check_is_fitted(self)
+            n = check_n_samples(n_samples)
+            threshold = _check_threshold(threshold)
+            with torch_seeded(resolve_seed(self.random_state, random_state)):
+                log_w, f, x = self._draw_proposal(n, defensive, keep_x=where is not None)
+            estimate = importance_tail_probability(_restricted(f, x, where), log_w, threshold)
+            if where is not None:
+                return estimate
+            crude, crude_se = crude_tail_probability(self._reference_f, threshold)
+            estimate = replace(estimate, reference_probability=crude, reference_std_error=crude_se)
+            if abs(estimate.reference_z) > _CONSISTENCY_Z:
+                # The proposal misses part of the event: the sample variance cannot see it,
+                # so the error bar widens to the disagreement.
+                widened = math.hypot(estimate.std_error, estimate.probability - crude)
+                warn_at_caller(
+                    f"tail_probability({threshold:.4g}) = {estimate.probability:.3g} ± "
+                    f"{estimate.std_error:.2g} disagrees with the crude estimate of the "
+                    f"reference base samples, {crude:.3g} ± {crude_se:.2g} (z = "
+                    f"{estimate.reference_z:.1f}): the proposal misses part of the event; the "
+                    f"standard error is widened to {widened:.2g}. Refit with more "
+                    "n_components, or a kl_budget nearer -log P.", TiltQualityWarning)
+                estimate = replace(estimate, std_error=widened)
             return estimate
-        crude, crude_se = crude_tail_probability(self._reference_f, threshold)
-        estimate = replace(estimate, reference_probability=crude, reference_std_error=crude_se)
-        if abs(estimate.reference_z) > _CONSISTENCY_Z:
-            # The proposal misses part of the event: the sample variance cannot see it,
-            # so the error bar widens to the disagreement.
-            widened = math.hypot(estimate.std_error, estimate.probability - crude)
-            warn_at_caller(
-                f"tail_probability({threshold:.4g}) = {estimate.probability:.3g} ± "
-                f"{estimate.std_error:.2g} disagrees with the crude estimate of the reference "
-                f"base samples, {crude:.3g} ± {crude_se:.2g} (z = {estimate.reference_z:.1f}): "
-                f"the proposal misses part of the event; the standard error is widened to "
-                f"{widened:.2g}. Refit with more n_components, or a kl_budget nearer "
-                "-log P.", TiltQualityWarning)
-            estimate = replace(estimate, std_error=widened)
-        return estimate
 
     def _draw_proposal(self, n, defensive, keep_x=False):
         """``log p/r``, ``f`` (and ``x``) at ``n`` draws of the defensive mixture ``r``."""
@@ -276,27 +279,28 @@ class TiltedModelMixin:
         -------
         X : ndarray of shape (n_samples, ...)
         """
-        check_is_fitted(self)
-        n = check_n_samples(n_samples)
-        threshold = _check_threshold(threshold)
-        if oversample != "auto":
-            oversample = check_n_samples(oversample, "oversample")
-        seed = resolve_seed(self.random_state, random_state)
-        round_size = n * (oversample if oversample != "auto" else _AUTO_ROUND)
-        max_candidates = round_size if oversample != "auto" else _AUTO_MAX * n
-        parts, drawn, ess = [], 0, 0.0
-        with torch_seeded(seed):
-            while drawn < max_candidates and ess < n:
-                log_w, f, x = self._draw_proposal(round_size, defensive, keep_x=True)
-                f = _restricted(f, x, where)
-                hit = f > threshold
-                parts.append((log_w[hit], f[hit], x[hit]))
-                drawn += round_size
-                w = np.exp(np.concatenate([p[0] for p in parts]))
-                ess = float(w.sum() ** 2 / (w @ w)) if w.size else 0.0
-        log_w, f, x = (np.concatenate([p[i] for p in parts]) for i in range(3))
-        return sir_tail_sample(x, f, log_w, threshold, n, np.random.default_rng(seed),
-                               n_candidates=drawn)
+        with torch_threads():
+            check_is_fitted(self)
+            n = check_n_samples(n_samples)
+            threshold = _check_threshold(threshold)
+            if oversample != "auto":
+                oversample = check_n_samples(oversample, "oversample")
+            seed = resolve_seed(self.random_state, random_state)
+            round_size = n * (oversample if oversample != "auto" else _AUTO_ROUND)
+            max_candidates = round_size if oversample != "auto" else _AUTO_MAX * n
+            parts, drawn, ess = [], 0, 0.0
+            with torch_seeded(seed):
+                while drawn < max_candidates and ess < n:
+                    log_w, f, x = self._draw_proposal(round_size, defensive, keep_x=True)
+                    f = _restricted(f, x, where)
+                    hit = f > threshold
+                    parts.append((log_w[hit], f[hit], x[hit]))
+                    drawn += round_size
+                    w = np.exp(np.concatenate([p[0] for p in parts]))
+                    ess = float(w.sum() ** 2 / (w @ w)) if w.size else 0.0
+            log_w, f, x = (np.concatenate([p[i] for p in parts]) for i in range(3))
+            return sir_tail_sample(x, f, log_w, threshold, n, np.random.default_rng(seed),
+                                   n_candidates=drawn)
 
     # ---------------------------------------------------------------- score
     def score_samples(self, X) -> np.ndarray:
@@ -318,32 +322,33 @@ class TiltedModelMixin:
         -------
         log_ratio : ndarray of shape (n_samples,)
         """
-        check_is_fitted(self)
-        if hasattr(self, "n_features_in_"):
-            X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
-        else:  # a latent base fitted without X: the instance shape the decoder makes
-            X = check_array(X, allow_nd=True, dtype=np.float32)
+        with torch_threads():
+            check_is_fitted(self)
+            if hasattr(self, "n_features_in_"):
+                X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+            else:  # a latent base fitted without X: the instance shape the decoder makes
+                X = check_array(X, allow_nd=True, dtype=np.float32)
+                with torch.no_grad():
+                    z = torch.zeros(1, self.base_.dim, device=torch.device(self.device))
+                    expected = tuple(self.base_.to_instance(z).shape[1:])
+                if tuple(X.shape[1:]) != expected:
+                    raise ValueError(
+                        f"score_samples: X has shape {X.shape}, but the model's samples have "
+                        f"shape (n_samples, *{expected}); X must hold points of instance "
+                        "space shaped like them.")
             with torch.no_grad():
-                z = torch.zeros(1, self.base_.dim, device=torch.device(self.device))
-                expected = tuple(self.base_.to_instance(z).shape[1:])
-            if tuple(X.shape[1:]) != expected:
-                raise ValueError(
-                    f"score_samples: X has shape {X.shape}, but the model's samples have "
-                    f"shape (n_samples, *{expected}); X must hold points of instance "
-                    "space shaped like them.")
-        with torch.no_grad():
-            x = torch.as_tensor(X, device=torch.device(self.device))
-            try:
-                # A constrained tilt's exponent is beta (f + nu . g), not beta f.
-                exponent = getattr(self, "_exponent", None) or self.criterion
-                f = evaluate_criterion(exponent, x, check=True).double().cpu().numpy()
-            except (RuntimeError, IndexError, ValueError) as exc:
-                expected = tuple(self.sample(1, random_state=0).shape[1:])
-                raise ValueError(
-                    f"score_samples: the criterion failed on X of shape {X.shape}: {exc}. "
-                    f"X must hold points of instance space shaped like the model's samples, "
-                    f"(n_samples, *{expected}).") from exc
-        return self.beta_ * f - self.log_partition_
+                x = torch.as_tensor(X, device=torch.device(self.device))
+                try:
+                    # A constrained tilt's exponent is beta (f + nu . g), not beta f.
+                    exponent = getattr(self, "_exponent", None) or self.criterion
+                    f = evaluate_criterion(exponent, x, check=True).double().cpu().numpy()
+                except (RuntimeError, IndexError, ValueError) as exc:
+                    expected = tuple(self.sample(1, random_state=0).shape[1:])
+                    raise ValueError(
+                        f"score_samples: the criterion failed on X of shape {X.shape}: {exc}. "
+                        f"X must hold points of instance space shaped like the model's samples, "
+                        f"(n_samples, *{expected}).") from exc
+            return self.beta_ * f - self.log_partition_
 
     def score(self, X, y=None) -> float:
         """Mean of :meth:`score_samples`: average log ``q_beta / p`` over ``X``.

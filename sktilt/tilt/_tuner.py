@@ -23,6 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._config import torch_threads
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_seeded
 from .._training import CosineDecay, EpochProgress, StepNet
@@ -383,45 +384,46 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         -------
         self : BoltzmannTuner
         """
-        device = check_device(self.device)
-        check_hidden_units(self.hidden_features, "hidden_features")
-        constraints = check_constraints(self.constraints)
-        base, base_estimator = self._resolve_base(X)
-        seed = draw_seed(self.random_state)
-        budget = float(self.kl_budget)
-        with torch_seeded(seed):
-            base = self._flow_space(base)
-            eps_ref, f_ref = draw_base(base, self.criterion, self._n_reference(base), device)
-            steering = (self._steering(base, constraints, eps_ref, f_ref, budget, device)
-                        if constraints else None)
-            criterion = self.criterion if steering is None else steering.lagrangian
-            gradient = self._detect_gradient(base, criterion, device)
-            h_ref = f_ref if steering is None else steering.reference(f_ref)
-            beta = (starting_beta(h_ref, budget, float(self.beta_max))
-                    if steering is None or not steering.start.resolved
-                    else min(steering.start.beta, float(self.beta_max)))
-            flow, beta_start = self._start_flow(base, eps_ref, h_ref, beta, device,
-                                                np.random.default_rng(seed))
-            start_flow = copy.deepcopy(flow)
-            net = self._tilt_net(flow, base, criterion, gradient, device)
-            if steering is None:
-                evaluate = partial(_evaluate, net.module_, base, criterion,
-                                   self.n_eval_samples, f_ref)
-            else:
-                steering.draw = partial(flow_constraint_values, net.module_, base,
-                                        steering.lagrangian)
-                evaluate = partial(_evaluate_constrained, net.module_, base, steering,
-                                   self.n_eval_samples, f_ref)
-            result = run_budget_search(
-                net, evaluate, f_ref, budget, beta, max_steps=self._max_steps(base),
-                min_steps=min(self._min_steps_per_dim(base) * base.dim,
-                              self._max_steps(base)),
-                max_evaluations=self.max_beta_iter, tol=self.tol,
-                beta_max=float(self.beta_max), start_beta=beta_start, steering=steering,
-                log=print if self.verbose else None)
-            self._set_fitted(base, base_estimator, _Fitted(gradient, net, start_flow,
-                                                           result, f_ref, steering))
-        return self
+        with torch_threads():  # the reference draws and beta search too, not only training
+            device = check_device(self.device)
+            check_hidden_units(self.hidden_features, "hidden_features")
+            constraints = check_constraints(self.constraints)
+            base, base_estimator = self._resolve_base(X)
+            seed = draw_seed(self.random_state)
+            budget = float(self.kl_budget)
+            with torch_seeded(seed):
+                base = self._flow_space(base)
+                eps_ref, f_ref = draw_base(base, self.criterion, self._n_reference(base), device)
+                steering = (self._steering(base, constraints, eps_ref, f_ref, budget, device)
+                            if constraints else None)
+                criterion = self.criterion if steering is None else steering.lagrangian
+                gradient = self._detect_gradient(base, criterion, device)
+                h_ref = f_ref if steering is None else steering.reference(f_ref)
+                beta = (starting_beta(h_ref, budget, float(self.beta_max))
+                        if steering is None or not steering.start.resolved
+                        else min(steering.start.beta, float(self.beta_max)))
+                flow, beta_start = self._start_flow(base, eps_ref, h_ref, beta, device,
+                                                    np.random.default_rng(seed))
+                start_flow = copy.deepcopy(flow)
+                net = self._tilt_net(flow, base, criterion, gradient, device)
+                if steering is None:
+                    evaluate = partial(_evaluate, net.module_, base, criterion,
+                                       self.n_eval_samples, f_ref)
+                else:
+                    steering.draw = partial(flow_constraint_values, net.module_, base,
+                                            steering.lagrangian)
+                    evaluate = partial(_evaluate_constrained, net.module_, base, steering,
+                                       self.n_eval_samples, f_ref)
+                result = run_budget_search(
+                    net, evaluate, f_ref, budget, beta, max_steps=self._max_steps(base),
+                    min_steps=min(self._min_steps_per_dim(base) * base.dim,
+                                  self._max_steps(base)),
+                    max_evaluations=self.max_beta_iter, tol=self.tol,
+                    beta_max=float(self.beta_max), start_beta=beta_start, steering=steering,
+                    log=print if self.verbose else None)
+                self._set_fitted(base, base_estimator, _Fitted(gradient, net, start_flow,
+                                                               result, f_ref, steering))
+            return self
 
     def _steering(self, base: Base, constraints, eps_ref, f_ref, budget: float, device
                   ) -> MultiplierSteering:
