@@ -70,7 +70,8 @@ def _child_context():
                                    "_preload_modules", None) or ["__main__"])
             # only effective before the server starts (it then serves all children)
             multiprocessing.get_context("forkserver").set_forkserver_preload(
-                preload + [m for m in ("sktilt.simulation",) if m not in preload])
+                preload + [m for m in ("sktilt.simulation", "sktilt._timed")
+                           if m not in preload])
         else:
             method = "fork" if "fork" in methods else "spawn"
         _CONTEXT_STATE[os.getpid()] = method
