@@ -94,7 +94,10 @@ def test_fits_leave_no_folders_and_no_new_processes():
     kinds = [_kind(p) for p in pool]
     assert 1 <= kinds.count("worker") <= 2, kinds
     assert set(kinds) <= {"worker", "tracker", "forkserver"}, kinds
-    assert kinds.count("forkserver") <= kinds.count("worker")
+    # One fork server per worker, plus at most this process's own: multiprocessing keeps
+    # one per process until exit, started by any earlier in-process simulation with a
+    # timeout (another test's, in a full run). What matters is that nothing grows below.
+    assert kinds.count("forkserver") <= kinds.count("worker") + 1
     _fitter().fit(X_OBS)
     with pytest.raises(SimulationError):  # a fit that raises
         _fitter(on_failure="raise", gamma=0.0).fit(X_OBS + 100)
