@@ -28,8 +28,8 @@ from numbers import Integral
 
 import torch
 
-# Chosen by benchmarks/bench_threads.py: on 2 cores one thread beat torch's default (2)
-# in every case, 2.1-2.9x with the other core idle, 4.6-6.7x (or more) with it busy.
+# Chosen by benchmarks/bench_threads.py: one thread beat torch's default in every case
+# it measures, with the other cores idle and busy.
 DEFAULT_TORCH_THREADS = 1
 _ENV = "SKTILT_TORCH_THREADS"
 

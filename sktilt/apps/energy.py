@@ -30,8 +30,8 @@ from ._common import cached_fit, save_figure, write_json
 # beta_kl 0.5 were worse).
 _VAE = dict(latent_dim=16, max_epochs=160, likelihood="lognormal", noise_model="level")
 # Fresh weeks of the generator drawn as the truth of the scenario check (synthetic data
-# only): 500 true top-1 % weeks, or 250 top-1 % of the weeks below the median energy
-# (100 000 took 25 s more of the job, 50 000 half that).
+# only): 500 true top-1 % weeks, or 250 top-1 % of the weeks below the median energy,
+# at half the job time that 100 000 weeks would add.
 _N_TRUTH = 50_000
 # Draws of the tuned model q (the tilt itself) summarised and drawn in peaks.png.
 _N_DRAWS = 5000

@@ -63,8 +63,8 @@ _AUTO_STEPS, _AUTO_STEPS_PER_DIM, _MIN_STEPS_PER_DIM = 1000, 20, 10
 # n_reference_samples="auto": this many per 32 dimensions.
 _AUTO_REFERENCE = 100_000
 # A full-covariance mixture in instance space: no fit is accepted before this many steps
-# per dimension (on standardised diabetes, 10 per dimension met the budget at step 125
-# with E_q f 2 % low, still travelling; 100 per dimension was within 0.3 %).
+# per dimension: with fewer, the budget can be met while the mixture is still travelling
+# (benchmarks/bench_tuner_sklearn_bases.py).
 _MIN_STEPS_PER_DIM_FULL = 100
 # n_components="auto" on a K-component mixture base in d dimensions: up to K d, at most this.
 _MAX_MIXTURE_COMPONENTS = 32
@@ -157,8 +157,8 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
     covariance_type : {"auto", "full", "diagonal"}, default="auto"
         Covariances of the mixture's components. A tilt of a correlated base in
         instance space (a full-covariance ``GaussianMixture``) has correlated
-        components that diagonal ones approximate poorly (``E_q f`` 10-20 % low on
-        standardised wine, and more steps do not help); a latent space is ``N(0, I)``.
+        components that diagonal ones approximate poorly (``E_q f`` too low, and more
+        steps do not help); a latent space is ``N(0, I)``.
         ``"auto"`` is ``"full"`` for bases tuned in instance space, which the flow then
         sees whitened by the base's mean and covariance (``base_``), and
         ``"diagonal"`` for latent ones.
@@ -502,9 +502,8 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         if self.n_components == "auto" and base.components is not None:
             # A tilt of a K-component mixture has K components for a linear f, up to
             # K d for f = max (each component splits by the coordinate that is largest);
-            # a KDE's is a reweighted bump per training point. Standardised diabetes,
-            # f = max, E_q f: GaussianMixture(3) 1.9-3.1 % low with 10 components,
-            # 1.2-1.4 % with 32; KernelDensity 3.6 % and 1.4 %.
+            # a KDE's is a reweighted bump per training point (the user guide has the
+            # measured effect on f = max).
             k = max(k, min(_MAX_MIXTURE_COMPONENTS, base.components * base.dim))
         return k
 
