@@ -20,9 +20,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
+from scipy.stats import norm
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._config import torch_threads
 from .._persistence import VersionedStateMixin
@@ -43,8 +44,9 @@ from ._checks import FitQualityWarning, FitVerdict, location_drift, two_sample_t
 from ._critics import PENALTIES, CriticObjective, critic_net, generator_values, run_critic
 from ._gaussian import GaussianProposalModule
 from ._polish import PolishSamples, polish_
-from ._proposals import Proposal
+from ._proposals import Proposal, parse_bounds
 from ._resolution import ScaleFloor
+from ._uncertainty import parameter_covariance
 from ._simulated import SimulatedModelMixin
 from ._step import (
     FitState,
@@ -623,6 +625,10 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         self.proposal_ = clone(self.proposal).fitted(module)
         self.theta_ = np.atleast_1d(self.proposal_.median())
         self.polish_shift_ = state.polish_shift
+        self.covariance_ = (None if state.moments is None
+                            else parameter_covariance(state.moments, module))
+        self.standard_errors_ = (None if self.covariance_ is None
+                                 else np.sqrt(np.diag(self.covariance_)))
         self.scale_floor_ = next((h["scale_floor"] for h in reversed(state.history)
                                   if "scale_floor" in h), None)
         self.summary_ = summary
@@ -637,12 +643,15 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         self._obs_mean, self._obs_scale = X.mean(0), column_scale(X)
         self._score_seed = int(np.random.SeedSequence(state.seed).generate_state(1)[0])
 
+    def _polishes(self) -> bool:
+        """Whether the final polish moves the location (a refined point fit)."""
+        return not (self.polish_simulations == 0 or (
+            self.polish_simulations == "auto" and self.moment_step == 0))
+
     def _polish_samples(self, proposal, X_obs: np.ndarray):
-        """The polish's sample collector when this fit is polished, else None."""
-        if self.polish_simulations == 0 or self.gamma <= 0 or not isinstance(
-                proposal, GaussianProposalModule):
-            return None
-        if self.polish_simulations == "auto" and self.moment_step == 0:
+        """The collector of the last quarter's simulations for a point fit (gamma > 0,
+        Gaussian proposal): the polish and the standard errors regress them."""
+        if self.gamma <= 0 or not isinstance(proposal, GaussianProposalModule):
             return None
         return PolishSamples(X_obs)
 
@@ -653,29 +662,44 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
             return
         module = state.final_proposal()
         needed = samples.needed(module.n_parameters)
-        n = (int(np.clip(needed - samples.n_samples, 0, _POLISH_MAX_AUTO))
-             if self.polish_simulations == "auto" else self.polish_simulations)
-        if self.polish_simulations == "auto" and samples.n_samples + n < _POLISH_MIN_AUTO:
-            return
+        move = self._polishes()
+        if not move:
+            n = 0
+        elif self.polish_simulations == "auto":
+            n = int(np.clip(needed - samples.n_samples, 0, _POLISH_MAX_AUTO))
+            if samples.n_samples + n < _POLISH_MIN_AUTO:
+                n, move = 0, False
+        else:
+            n = self.polish_simulations
 
-        def simulate_features(thetas):
-            result = self._simulate(thetas, np.random.SeedSequence(state.seed,
-                                                                    spawn_key=(11,)))
+        rounds = iter(range(1_000))
+
+        def simulate_features(thetas):  # a fresh stream per round
+            result = self._simulate(thetas, np.random.SeedSequence(
+                state.seed, spawn_key=(11, next(rounds))))
             state.failures.record(thetas, result)
             X = (self._features(result.X, summary).cpu().numpy() if result.ok.any()
                  else None)
             return result.ok, X
 
         rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(10,)))
-        state.polish_shift = polish_(module, samples, state.floor.value(), n, rng,
-                                     simulate_features)
+        later = max(needed // 2, _POLISH_MIN_AUTO) if move else 0  # re-centred rounds
+        with torch.no_grad():
+            before = to_numpy(module.loc()).copy()
+        state.moments = polish_(module, samples, state.floor.value(), (n, later, later),
+                                rng, simulate_features, move=move)
+        if move and state.moments is not None:
+            with torch.no_grad():
+                state.polish_shift = to_numpy(module.loc()) - before
 
     def _check_fit(self, state: FitState, summary, X_check) -> None:
         """Two-sample check, location drift and resolution: ``converged_``, warnings."""
         module = self.proposal_._module()
         rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(8,)))
         n = min(len(X_check), MAX_PER_SAMPLE_MARGINAL)
-        thetas = to_numpy(module.sample(n, rng))
+        # a point fit reports theta_: its data, not the proposal's smear, must match
+        thetas = (np.tile(self.theta_, (n, 1)) if self.gamma > 0
+                  else to_numpy(module.sample(n, rng)))
         result = self._simulate(thetas, np.random.SeedSequence(state.seed, spawn_key=(9,)))
         state.failures.record(thetas, result)
         self.n_simulations_ = state.failures.n_simulations
@@ -700,3 +724,51 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         if verdict.problems():
             warn_at_caller("AVO fit: " + "; ".join(verdict.problems()) + ".",
                            FitQualityWarning)
+        if state.moments is not None and state.moments.at_edge:
+            self.converged_ = False
+            warn_at_caller("AVO fit: the polish's last solve stopped at the edge of the "
+                           "region its simulations cover: theta_ is short of where the "
+                           "simulated features meet the observed ones; raise max_iter or "
+                           "start closer.", FitQualityWarning)
+        if self.standard_errors_ is not None and not np.all(np.isfinite(
+                self.standard_errors_)):
+            warn_at_caller(
+                "AVO fit: the observations do not identify parameter(s) "
+                f"{np.flatnonzero(~np.isfinite(self.standard_errors_)).tolist()} near "
+                "theta_ (their simulated features did not move beyond noise): their "
+                "standard errors are infinite and theta_ there is not an estimate.",
+                FitQualityWarning)
+
+    def confidence_intervals(self, level: float = 0.95) -> np.ndarray:
+        """Wald confidence intervals ``theta_ -+ z standard_errors_``.
+
+        Parameters
+        ----------
+        level : float in (0, 1), default=0.95
+            Coverage probability of each (marginal) interval.
+
+        Returns
+        -------
+        intervals : ndarray of shape (n_params, 2)
+            Lower and upper ends in the parameters' own units, clipped to the
+            proposal's bounds; ``(-inf, inf)`` within the bounds for a parameter the
+            data do not identify.
+        """
+        check_is_fitted(self, "theta_")
+        if not isinstance(level, Real) or not 0 < level < 1:
+            raise ValueError(f"level must be a float in (0, 1), got {level!r}.")
+        if self.standard_errors_ is None:
+            raise ValueError(
+                "confidence_intervals needs a point fit: gamma > 0 and a "
+                f"GaussianProposal (got gamma={self.gamma}, "
+                f"{type(self.proposal).__name__}); a population fit's answer is the "
+                "distribution proposal_, not a point.")
+        half = norm.ppf(0.5 + level / 2) * self.standard_errors_
+        intervals = np.stack([self.theta_ - half, self.theta_ + half], axis=1)
+        with np.errstate(invalid="ignore"):
+            intervals[~np.isfinite(half)] = [-np.inf, np.inf]
+        bounds = getattr(self.proposal_, "bounds", None)
+        if bounds is not None:
+            limits = np.array(parse_bounds(bounds, len(self.theta_)), dtype=float)
+            intervals = np.clip(intervals, limits[:, :1], limits[:, 1:])
+        return intervals

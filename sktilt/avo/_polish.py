@@ -24,6 +24,7 @@ import torch
 
 from .._utils import to_numpy
 from ._resolution import DistributionFeatures, shrink_slopes
+from ._uncertainty import MomentSolution, moment_covariance
 
 # Cut points per column of the polish's CDF features (the resolution estimate uses 7):
 # deciles and tail levels out to 0.5 %, where a tail parameter shows. On the g-and-k
@@ -41,6 +42,10 @@ _GAUSS_NEWTON_STEPS = 5
 PRIOR_SD = 1.5
 # The solve stays within this many window standard deviations (where the model was fitted).
 _MAX_RADIUS = 2.5
+# A solve that stopped at the edge re-centres there and draws again, at most this often.
+_MAX_ROUNDS = 3
+# Samples farther than this from a round's centre (window units) leave its regression.
+_KEEP_RADIUS = 4.0
 
 
 def polynomial_design(u: np.ndarray, degree: int = 2) -> np.ndarray:
@@ -123,6 +128,15 @@ class LocalFeatureModel:
         G = self._design_slopes(v)
         return self.coef.shape[1] * G @ self.design_inv @ G.T
 
+    def mean_noise(self, v: np.ndarray) -> float:
+        """``c(v)``: the fitted mean at ``v`` varies as ``c(v) S`` (simulation noise)."""
+        d = polynomial_design(v[None], self.degree)[0]
+        return float(d @ self.design_inv @ d)
+
+    def evidence_slopes(self, v: np.ndarray) -> np.ndarray:
+        """:meth:`jacobian` shrunk by its evidence (:func:`shrink_slopes`), (k, p)."""
+        return shrink_slopes(self.jacobian(v), self.S_inv, self.slope_noise(v))
+
 
 def moment_location(model: LocalFeatureModel, target: np.ndarray, n_obs: int,
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -146,7 +160,7 @@ def moment_location(model: LocalFeatureModel, target: np.ndarray, n_obs: int,
     for _ in range(_GAUSS_NEWTON_STEPS):
         # noisy slopes look like information and shorten the step toward the target
         # (errors in variables): shrink them by their evidence (their noise subtracted)
-        J = shrink_slopes(model.jacobian(v), model.S_inv, model.slope_noise(v))
+        J = model.evidence_slopes(v)
         precision = n_obs * J @ model.S_inv @ J.T + prior
         gradient = n_obs * J @ model.S_inv @ (target - model.mean(v)) - prior @ v
         try:
@@ -195,43 +209,67 @@ class PolishSamples:
         self._z.append(np.asarray(z, dtype=float))
         self._F.append(self.features.transform(X).astype(np.float32))
 
-    def shift(self, centre: np.ndarray, window: np.ndarray) -> np.ndarray:
+    def solve(self, centre: np.ndarray, window: np.ndarray, move: bool = True,
+              ) -> MomentSolution | None:
         """The location shift (z units) from the quadratic model in the coordinates
-        ``u = window^-1 (z - centre)``; zeros while the samples are too few."""
+        ``u = window^-1 (z - centre)``, and its precision there
+        (:func:`~._uncertainty.moment_covariance`); ``None`` while the samples are too
+        few. With ``move=False`` the location stays (a zero shift) and the precision
+        is that at ``centre``."""
+        if not self._z:
+            return None
         Z, F = np.concatenate(self._z), np.concatenate(self._F).astype(float)
         k = len(centre)
         if len(Z) < 2 * (F.shape[1] + k * k) + 10:
-            return np.zeros(k)
+            return None
         u = np.linalg.solve(window, (Z - centre).T).T
-        v, _ = moment_location(LocalFeatureModel.fit(u, F), self.target, self.n_obs)
-        return window @ v
+        near = np.linalg.norm(u, axis=1) < _KEEP_RADIUS  # earlier rounds' far samples
+        if near.sum() < 2 * (F.shape[1] + k * k) + 10:
+            return None
+        model = LocalFeatureModel.fit(u[near], F[near])
+        v = moment_location(model, self.target, self.n_obs)[0] if move else np.zeros(k)
+        c = model.mean_noise(v)
+        E, variances = moment_covariance(model.evidence_slopes(v), model.S_inv,
+                                         self.n_obs, c)
+        return MomentSolution(window @ v, window @ E, variances, 1.0 + self.n_obs * c,
+                              at_edge=bool(np.linalg.norm(v) > 0.99 * _MAX_RADIUS))
 
 
-def polish_(module, samples: PolishSamples, floor: np.ndarray | None, n_extra: int,
-            rng: np.random.Generator, simulate_features) -> np.ndarray:
+def polish_(module, samples: PolishSamples, floor: np.ndarray | None,
+            extra: tuple[int, ...], rng: np.random.Generator, simulate_features,
+            move: bool = True) -> MomentSolution | None:
     """Polish ``module`` (a :class:`~sktilt.avo.GaussianProposalModule`) in place.
 
-    ``n_extra`` simulations are drawn around its location in a window of its own
-    spread, widened to ``floor`` (3 standard errors) where that is wider, so that the
-    slopes stand out of the noise; ``simulate_features(thetas) -> (ok, features)``
-    simulates them. With the ``samples`` already pooled, :meth:`PolishSamples.shift`
-    gives the location's move, which is returned (units of ``z``).
+    Each round draws ``extra[round]`` simulations around the location in a window of the
+    proposal's spread, widened to ``floor`` (3 standard errors) where that is wider, so
+    that the slopes stand out of the noise; ``simulate_features(thetas) -> (ok,
+    features)`` simulates them. With the ``samples`` already pooled,
+    :meth:`PolishSamples.solve` gives the location's move (``move=False``: none, only
+    the precision). A solve that stops at the window's edge re-centres there for the next
+    round (at most :data:`_MAX_ROUNDS`). Returns the last solution, ``None`` when the
+    samples were too few.
     """
-    with torch.no_grad():
-        centre = to_numpy(module.loc())
-        window = to_numpy(module.scale_tril())
-        spread = to_numpy(module.spread())
-    if floor is not None:
-        widen = np.where(np.isfinite(floor), np.maximum(1.0, floor / spread), 1.0)
-        window = widen[:, None] * window
-    if n_extra > 0:
-        z = centre + rng.standard_normal((n_extra, len(centre))) @ window.T
+    solution = None
+    for n_extra in extra[:_MAX_ROUNDS if move else 1]:
         with torch.no_grad():
-            thetas = to_numpy(module.transform(torch.as_tensor(
-                z, dtype=module.loc_anchor.dtype)))
-        ok, features = simulate_features(thetas)
-        if features is not None:
-            samples.add(z[ok], features)
-    shift = samples.shift(centre, window)
-    module.move_location_(torch.as_tensor(shift, dtype=module.loc_anchor.dtype))
-    return shift
+            centre = to_numpy(module.loc())
+            window = to_numpy(module.scale_tril())
+            spread = to_numpy(module.spread())
+        if floor is not None:
+            widen = np.where(np.isfinite(floor), np.maximum(1.0, floor / spread), 1.0)
+            window = widen[:, None] * window
+        if n_extra > 0:
+            z = centre + rng.standard_normal((n_extra, len(centre))) @ window.T
+            with torch.no_grad():
+                thetas = to_numpy(module.transform(torch.as_tensor(
+                    z, dtype=module.loc_anchor.dtype)))
+            ok, features = simulate_features(thetas)
+            if features is not None:
+                samples.add(z[ok], features)
+        solution = samples.solve(centre, window, move=move)
+        if solution is None:
+            return None
+        module.move_location_(torch.as_tensor(solution.shift, dtype=module.loc_anchor.dtype))
+        if not solution.at_edge:
+            break
+    return solution

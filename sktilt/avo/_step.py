@@ -166,6 +166,7 @@ class FitState:
     history: list = field(default_factory=list)
     polish: PolishSamples | None = None
     polish_shift: np.ndarray | None = None
+    moments: object = None  # the polish's MomentSolution: the standard errors
 
     def final_proposal(self) -> nn.Module:
         """The proposal the fit returns: the averaged iterate once there is one."""
