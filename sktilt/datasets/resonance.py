@@ -368,7 +368,7 @@ def _hessian(theta, x):
 def resonance_mle(X, start=None) -> tuple[np.ndarray, np.ndarray]:
     """Maximum-likelihood estimate of ``(position, width, fraction, slope)`` and its SEs.
 
-    The exact likelihood is maximised by L-BFGS-B with its analytic gradient in the
+    The exact likelihood is maximised by BFGS with its analytic gradient in the
     unconstrained coordinates ``(logit position, log width, logit fraction, slope)``,
     from several starting points: the best points of a grid of 99 positions x 9
     half-widths (0.002 to 0.2) x 3 fractions, at most one per peak (positions more
@@ -412,8 +412,7 @@ def resonance_mle(X, start=None) -> tuple[np.ndarray, np.ndarray]:
     best = None
     for t0 in starts:
         res = optimize.minimize(_nll_grad_z, _to_z(t0), args=(x,), jac=True,
-                                method="L-BFGS-B",
-                                options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
+                                method="BFGS", options={"maxiter": 2000, "gtol": 1e-6})
         if best is None or res.fun < best.fun:
             best = res
     theta = _to_theta(best.x)
