@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize, special
 
 #: Names of the four parameters, in the order of ``theta``.
@@ -152,7 +153,7 @@ def _log_density(x, p, w, f, s):
         return np.logaddexp(np.log(f) + log_peak, np.log1p(-f) + log_bg)
 
 
-def resonance_cdf(x, theta) -> np.ndarray:
+def resonance_cdf(x: ArrayLike, theta: ArrayLike) -> np.ndarray:
     """Exact CDF of the resonance model on the window ``[0, 1]``.
 
     Parameters
@@ -180,7 +181,8 @@ def resonance_cdf(x, theta) -> np.ndarray:
 
 
 # ------------------------------------------------------------------- simulators
-def resonance_simulator_batch(thetas, random_state) -> np.ndarray:
+def resonance_simulator_batch(thetas: ArrayLike,
+                              random_state: np.random.Generator) -> np.ndarray:
     """One exact draw per row of ``thetas`` (m, 4) = ``(position, width, fraction, slope)``.
 
     The component is chosen with probability ``fraction`` for the peak; the peak is drawn
@@ -222,7 +224,7 @@ def resonance_simulator_batch(thetas, random_state) -> np.ndarray:
     return np.clip(np.where(is_peak, peak, bg), 0.0, 1.0)[:, None]
 
 
-def resonance_simulator(theta, random_state) -> np.ndarray:
+def resonance_simulator(theta: ArrayLike, random_state: np.random.Generator) -> np.ndarray:
     """One exact draw for ``theta = (position, width, fraction, slope)``, shape (1,).
 
     See :func:`resonance_simulator_batch`.
@@ -243,7 +245,7 @@ def _theta(theta, name: str) -> np.ndarray:
     return theta
 
 
-def resonance_log_likelihood(theta, X) -> float:
+def resonance_log_likelihood(theta: ArrayLike, X: ArrayLike) -> float:
     """Exact log-likelihood of ``theta`` on iid observations ``X``.
 
     Parameters
@@ -365,7 +367,8 @@ def _hessian(theta, x):
     return 0.5 * (H + H.T)
 
 
-def resonance_mle(X, start=None) -> tuple[np.ndarray, np.ndarray]:
+def resonance_mle(X: ArrayLike,
+                  start: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Maximum-likelihood estimate of ``(position, width, fraction, slope)`` and its SEs.
 
     The exact likelihood is maximised by BFGS with its analytic gradient in the
@@ -427,7 +430,8 @@ def resonance_mle(X, start=None) -> tuple[np.ndarray, np.ndarray]:
     return theta, se
 
 
-def resonance_case(name: str, random_state) -> tuple[np.ndarray, np.ndarray]:
+def resonance_case(name: str,
+                   random_state: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Simulate an observed data set of one of :data:`RESONANCE_CASES`.
 
     Parameters
