@@ -25,6 +25,16 @@ from .benchmarks import (
     two_moons_simulator,
     two_moons_simulator_batch,
 )
+from .resonance import (
+    RESONANCE_CASES,
+    RESONANCE_PARAMETERS,
+    resonance_case,
+    resonance_cdf,
+    resonance_log_likelihood,
+    resonance_mle,
+    resonance_simulator,
+    resonance_simulator_batch,
+)
 from .simulators import (
     GAUSSIAN_COVARIANCE,
     gaussian_location_mle,
@@ -70,6 +80,14 @@ __all__ = [
     "weinberg_log_likelihood",
     "weinberg_simulator",
     "weinberg_simulator_batch",
+    "RESONANCE_CASES",
+    "RESONANCE_PARAMETERS",
+    "resonance_case",
+    "resonance_cdf",
+    "resonance_log_likelihood",
+    "resonance_mle",
+    "resonance_simulator",
+    "resonance_simulator_batch",
     "BIMODAL_SOURCE_MEANS",
     "BIMODAL_SOURCE_NOISE_SD",
     "BIMODAL_SOURCE_SDS",
