@@ -91,7 +91,7 @@ def polish_errors(X, simulator_batch, mle, se, n_sim, seeds=range(4)):
         z = start + rng.standard_normal((n_sim, len(mle))) @ window
         samples = PolishSamples(X)
         samples.add(z, simulator_batch(z, rng))
-        errors.append((start + samples.shift(start, window) - mle) / se)
+        errors.append((start + samples.solve(start, window).shift - mle) / se)
     return np.array(errors)
 
 

@@ -1,0 +1,137 @@
+"""Standard errors of point fits: the moment sandwich against closed forms, and the
+estimator's standard errors and intervals against exact MLEs over replicated data."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from sktilt import AVOSimulatorFitter, FlowProposal, GaussianProposal
+from sktilt.avo import FitQualityWarning
+from sktilt.avo._uncertainty import MomentSolution, moment_covariance, parameter_covariance
+from sktilt.datasets import gaussian_location_mle, gaussian_location_simulator_batch
+
+
+def test_moment_covariance_is_the_sandwich_with_its_simulation_noise_factor():
+    rng = np.random.default_rng(0)
+    k, p, n_obs, c = 3, 8, 500, 1e-3
+    J = rng.normal(size=(k, p))
+    S = np.cov(rng.normal(size=(p, 50)))
+    S_inv = np.linalg.inv(S)
+    E, variances = moment_covariance(J, S_inv, n_obs, c)
+    expected = (1 / n_obs + c) * np.linalg.inv(J @ S_inv @ J.T)
+    np.testing.assert_allclose((E * variances) @ E.T, expected, rtol=1e-8)
+
+
+def test_a_direction_without_slope_is_not_identified():
+    J = np.array([[1.0, 0.5], [0.0, 0.0]])  # the second parameter moves no feature
+    E, variances = moment_covariance(J, np.eye(2), 1000, 0.0)
+    assert np.isinf(variances).sum() == 1
+    finite = np.isfinite(variances)
+    np.testing.assert_allclose(np.abs(E[:, finite].ravel()), [1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(variances[finite], 1 / (1000 * 1.25))
+
+
+def test_parameter_covariance_maps_through_the_box_bijection_by_the_delta_method():
+    module = GaussianProposal([0.3, 2.0], [0.1, 0.5], bounds=[(0, 1), None]).build()
+    cov_z = np.array([[0.04, 0.01], [0.01, 0.09]])
+    values, E = np.linalg.eigh(cov_z)
+    solution = MomentSolution(np.zeros(2), E, values, 1.0)
+    with torch.no_grad():
+        z = module.loc().clone()
+    G = torch.autograd.functional.jacobian(module.transform, z).numpy()
+    np.testing.assert_allclose(parameter_covariance(solution, module), G @ cov_z @ G.T,
+                               rtol=1e-10)
+    # an unidentified direction along the second coordinate: its variance is infinite,
+    # the first parameter's stays finite
+    solution = MomentSolution(np.zeros(2), np.eye(2), np.array([0.04, np.inf]), 1.0)
+    cov = parameter_covariance(solution, module)
+    assert np.isfinite(cov[0, 0]) and np.isinf(cov[1, 1]) and np.isnan(cov[0, 1])
+
+
+def test_standard_errors_cover_the_truth_over_replicated_data():
+    # 2-D Gaussian location (correlation 0.8), 1 000 observations per data set: the
+    # standard errors match the MLE's (sigma / sqrt(n)) and the standardised errors
+    # against the truth have the spread of a standard normal
+    truth = np.array([0.5, -0.3])
+    errors, ratios = [], []
+    for seed in range(6):
+        X = gaussian_location_simulator_batch(np.tile(truth, (1000, 1)),
+                                              np.random.default_rng(50 + seed))
+        _, mle_se = gaussian_location_mle(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = AVOSimulatorFitter(gaussian_location_simulator_batch,
+                                     GaussianProposal([0.0, 0.0], [1.0, 1.0]), max_iter=80,
+                                     vectorized=True, random_state=seed).fit(X)
+        errors.append((fit.theta_ - truth) / fit.standard_errors_)
+        ratios.append(fit.standard_errors_ / mle_se)
+        intervals = fit.confidence_intervals(0.95)
+        assert intervals.shape == (2, 2)
+        np.testing.assert_allclose(intervals.mean(1), fit.theta_)
+        np.testing.assert_allclose(np.diff(intervals, axis=1)[:, 0],
+                                   2 * 1.959964 * fit.standard_errors_, rtol=1e-5)
+        np.testing.assert_allclose(np.sqrt(np.diag(fit.covariance_)), fit.standard_errors_)
+    errors, ratios = np.array(errors), np.array(ratios)
+    assert np.all((ratios > 0.75) & (ratios < 2.0)), ratios  # the simulation noise adds
+    assert 0.4 < np.sqrt(np.mean(errors**2)) < 1.6, errors
+    assert np.abs(errors).max() < 3.5
+
+
+def ignores_second(thetas, random_state):
+    """x = theta_0 + N(0, 1); theta_1 has no effect."""
+    thetas = np.asarray(thetas, dtype=float)
+    return thetas[:, :1] + random_state.standard_normal((len(thetas), 1))
+
+
+def test_a_parameter_without_effect_gets_an_infinite_interval_and_a_warning():
+    X = np.random.default_rng(0).normal(1.0, 1.0, size=(1000, 1))
+    fitter = AVOSimulatorFitter(ignores_second, GaussianProposal([0.5, 0.0], [1.0, 1.0]),
+                                vectorized=True, max_iter=60, random_state=0)
+    with pytest.warns(FitQualityWarning, match=r"do not identify parameter\(s\) \[1\]"):
+        fitter.fit(X)
+    assert np.isfinite(fitter.standard_errors_[0]) and np.isinf(fitter.standard_errors_[1])
+    intervals = fitter.confidence_intervals()
+    assert np.all(np.isfinite(intervals[0]))
+    np.testing.assert_array_equal(intervals[1], [-np.inf, np.inf])
+
+
+def test_intervals_need_a_point_fit_and_a_valid_level():
+    X = np.random.default_rng(0).normal(1.0, 1.0, size=(200, 1))
+    fitter = AVOSimulatorFitter(ignores_second, FlowProposal([0.5, 0.0], [1.0, 1.0]),
+                                gamma=0.0, vectorized=True, max_iter=3, batch_size=32,
+                                random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitter.fit(X)
+    assert fitter.standard_errors_ is None
+    with pytest.raises(ValueError, match="point fit"):
+        fitter.confidence_intervals()
+
+
+def recording(thetas, random_state):
+    recording.calls.append(np.array(thetas))
+    return np.asarray(thetas)[:, :1] + random_state.standard_normal((len(thetas), 1))
+
+
+recording.calls = []
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.0])
+def test_the_self_check_simulates_at_theta_for_a_point_fit(gamma):
+    # a point fit reports theta_, so its check must see theta_'s data, not the smear of
+    # the proposal's spread; a population fit's check draws from the proposal
+    recording.calls.clear()
+    X = np.random.default_rng(0).normal(1.0, 1.0, size=(300, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = AVOSimulatorFitter(recording, GaussianProposal([0.5], [1.0]), gamma=gamma,
+                                 vectorized=True, max_iter=4, batch_size=32,
+                                 random_state=0).fit(X)
+    checked = recording.calls[-1]
+    assert len(checked) == len(X)
+    if gamma > 0:
+        np.testing.assert_array_equal(checked, np.tile(fit.theta_, (len(X), 1)))
+    else:
+        assert checked.std() > 0.1
