@@ -321,7 +321,7 @@ def test_proposal_dimension_mismatch(X_shift):
 def test_bad_parameters(params, match, X_shift):
     fitter = AVOSimulatorFitter(shift_simulator, GaussianProposal([0.0], [1.0]), **FAST)
     with pytest.raises(InvalidParameterError, match=match):
-        fitter.set_params(**params).fit(X_shift)
+        clone(fitter).set_params(**params).fit(X_shift)  # FAST's critic stays as it is
 
 
 @pytest.mark.parametrize("min_scale, match", [
@@ -416,6 +416,10 @@ EXPECTED_FAILED_CHECKS = {
         "check_readonly_memmap_input",
     )
 }
+EXPECTED_FAILED_CHECKS["check_do_not_raise_errors_in_init_or_set_params"] = (
+    "the check passes a keyword named after **deprecated_params (sktilt 0.1's keywords, "
+    "until 0.3), which raises TypeError for a keyword it does not know, as Python does; "
+    "the check on the 12 parameters is test_parts.py::test_init_and_set_params_never_raise")
 
 
 def _toy(**params):
