@@ -21,7 +21,7 @@ import joblib
 import numpy as np
 import torch
 
-from sktilt import AVOSimulatorFitter, GaussianProposal, simulate
+from sktilt import AVOSimulatorFitter, GaussianProposal, Simulator, simulate
 from sktilt.datasets import (
     GAUSSIAN_COVARIANCE,
     gaussian_location_mle,
@@ -44,7 +44,7 @@ def sleepy_simulator(theta, random_state):
 
 def fit(simulator, proposal, X, **kwargs):
     t0 = time.perf_counter()
-    f = AVOSimulatorFitter(simulator, proposal, vectorized=True, random_state=0,
+    f = AVOSimulatorFitter(Simulator(simulator, vectorized=True), proposal, random_state=0,
                            **kwargs).fit(X)
     return f, time.perf_counter() - t0
 

@@ -41,7 +41,8 @@ from scipy.stats import ks_2samp
 from sklearn.model_selection import cross_val_score
 from sklearn.neural_network import MLPClassifier
 
-from sktilt import AVOSimulatorFitter, FlowProposal, GaussianProposal
+from sktilt import (AVOSimulatorFitter, FlowProposal, GaussianProposal, MomentRefinement,
+                    Simulator)
 from sktilt.datasets import (
     GK_TRUE_THETA,
     SLCP_TRUE_THETA,
@@ -103,15 +104,15 @@ def point_study(names, seeds, moment_step=None, polish_simulations="auto"):
         if name not in names:
             continue
         settings = settings[0] if settings else {}
-        if moment_step is not None:
-            settings = {**settings, "moment_step": moment_step}
+        if moment_step is not None or polish_simulations != "auto":
+            settings = {**settings, "refinement": MomentRefinement(
+                0.5 if moment_step is None else moment_step, polish_simulations)}
         zs, sims, conv, t0 = [], [], [], time.perf_counter()
         for s in range(seeds):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                f = AVOSimulatorFitter(sim, prop, vectorized=True, random_state=s,
-                                       polish_simulations=polish_simulations,
-                                       **settings).fit(X)
+                f = AVOSimulatorFitter(Simulator(sim, vectorized=True), prop,
+                                       random_state=s, **settings).fit(X)
             zs.append((ident(f.theta_) - mle) / se)
             sims.append(f.n_simulations_)
             conv.append(f.converged_)
@@ -185,8 +186,8 @@ def source_study(name, seeds):
             sim, X, proposal, measures = task(s)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                f = AVOSimulatorFitter(sim, proposal, gamma=gamma, vectorized=True,
-                                       random_state=s, **settings).fit(X)
+                f = AVOSimulatorFitter(Simulator(sim, vectorized=True), proposal,
+                                       gamma=gamma, random_state=s, **settings).fit(X)
             row = measures(f.sample_parameters(20_000, random_state=0))
             row.update(entropy=f.proposal_.entropy(),
                        C2ST=c2st(X, f.sample(len(X), random_state=1)),
@@ -204,11 +205,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=12)
     parser.add_argument("--moment-step", type=float, default=None,
-                        help="AVOSimulatorFitter(moment_step=...) of the point fits "
+                        help="MomentRefinement(moment_step=...) of the point fits "
                         "(default: the fitter's; 0 is the paper's algorithm)")
     parser.add_argument("--polish-simulations", default="auto",
                         type=lambda v: v if v == "auto" else int(v),
-                        help="AVOSimulatorFitter(polish_simulations=...): 'auto' or an int")
+                        help="MomentRefinement(polish_simulations=...): 'auto' or an int")
     parser.add_argument("--cases", default="poisson,weinberg,gauss10,gk,slcp,slcp600,"
                         "source,moons,slcp_source")
     args = parser.parse_args()

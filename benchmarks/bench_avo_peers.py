@@ -50,7 +50,7 @@ import warnings
 import numpy as np
 import torch
 
-from sktilt import AVOSimulatorFitter
+from sktilt import AVOSimulatorFitter, Simulator
 
 from bench_avo_accuracy import point_cases  # noqa: E402  (run from benchmarks/)
 
@@ -183,7 +183,8 @@ if __name__ == "__main__":
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                f = AVOSimulatorFitter(sim, prop, vectorized=True, random_state=s).fit(X)
+                f = AVOSimulatorFitter(Simulator(sim, vectorized=True), prop,
+                                       random_state=s).fit(X)
             secs["avo"] += time.perf_counter() - t0
             z["avo"].append((ident(f.theta_) - mle) / se)
             budgets.append(f.n_simulations_)

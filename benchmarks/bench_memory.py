@@ -29,11 +29,11 @@ print(f"{{label:<34}} result {{out.nbytes / 2**20:7.0f}} MiB  peak above setup "
 
 CASES = [
     ("AVOSimulatorFitter.sample(10**7)", """
-from sktilt import AVOSimulatorFitter, GaussianProposal
+from sktilt import AVOSimulatorFitter, GaussianProposal, Simulator
 from sktilt.datasets import gaussian_location_simulator_batch
 X = np.random.default_rng(0).normal(size=(500, 2))
-fit = AVOSimulatorFitter(gaussian_location_simulator_batch, GaussianProposal([0.0, 0.0],
-      [1.0, 1.0]), vectorized=True, max_iter=3, random_state=0).fit(X)
+fit = AVOSimulatorFitter(Simulator(gaussian_location_simulator_batch, vectorized=True),
+      GaussianProposal([0.0, 0.0], [1.0, 1.0]), max_iter=3, random_state=0).fit(X)
 label = "AVOSimulatorFitter.sample(10**7)"
 """, "fit.sample(10**7)"),
     ("VAE.sample(10**7)", """

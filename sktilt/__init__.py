@@ -22,8 +22,11 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from ._config import config_context, get_config, set_config
     from .avo import (
         AVOSimulatorFitter,
+        Critic,
+        FitQualityWarning,
         FlowProposal,
         GaussianProposal,
+        MomentRefinement,
     )
     from .metrics import (
         energy_distance,
@@ -38,6 +41,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         SimulationFailureWarning,
         SimulationResult,
         SimulationWorkerError,
+        Simulator,
         simulate,
     )
     from .tilt import (
@@ -63,11 +67,12 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
 _LAZY = {
     "config_context": "_config", "get_config": "_config", "set_config": "_config",
     "AVOSimulatorFitter": "avo", "FlowProposal": "avo", "GaussianProposal": "avo",
+    "Critic": "avo", "MomentRefinement": "avo", "FitQualityWarning": "avo",
     "energy_distance": "metrics",
     "VAE": "models", "TorchClassifier": "models", "class_log_probability": "models",
     "SimulationError": "simulation", "SimulationFailureWarning": "simulation",
     "SimulationResult": "simulation", "SimulationWorkerError": "simulation",
-    "simulate": "simulation",
+    "Simulator": "simulation", "simulate": "simulation",
     "AdversarialRefiner": "tilt", "BoltzmannPath": "tilt", "BoltzmannTuner": "tilt",
     "TiltQualityWarning": "tilt", "ClassLogProbability": "tilt", "CurveMaximum": "tilt",
     "GaussianBase": "tilt", "LatentSampler": "tilt", "LinearCriterion": "tilt",
@@ -102,17 +107,21 @@ __all__ = [
     "BoltzmannPath",
     "BoltzmannTuner",
     "ClassLogProbability",
+    "Critic",
     "CurveMaximum",
+    "FitQualityWarning",
     "GaussianBase",
     "FlowProposal",
     "GaussianProposal",
     "LatentSampler",
     "LinearCriterion",
+    "MomentRefinement",
     "QuadraticCriterion",
     "SimulationError",
     "SimulationFailureWarning",
     "SimulationResult",
     "SimulationWorkerError",
+    "Simulator",
     "TiltQualityWarning",
     "TorchClassifier",
     "VAE",

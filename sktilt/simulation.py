@@ -30,6 +30,9 @@ up one task each, spread over the workers, instead of queueing in one. Children 
 from a fork server (``multiprocessing``'s ``"forkserver"``, which preloads this package
 once per process, a few seconds; each child then costs about 20 ms), from ``fork`` in
 daemonic pool workers, and from ``spawn`` where neither exists (Windows).
+
+:class:`Simulator` holds a simulator function together with these settings (a
+scikit-learn-style spec, as :class:`~sktilt.AVOSimulatorFitter` takes it).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ __all__ = [
     "SimulationFailureWarning",
     "SimulationResult",
     "SimulationWorkerError",
+    "Simulator",  # noqa: F822 (imported on first use, see __getattr__)
     "check_simulator_configuration",
     "simulate",
 ]
@@ -58,6 +62,18 @@ from joblib import Parallel, delayed, effective_n_jobs
 
 from ._random import as_seed_sequence
 from ._utils import warn_at_caller
+
+
+def __getattr__(name):
+    # Simulator (a scikit-learn spec) is imported on first use: the fork server of timed
+    # simulations preloads this module and need not import scikit-learn.
+    if name == "Simulator":
+        from ._simulator import Simulator
+
+        globals()["Simulator"] = Simulator
+        return Simulator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Tasks per worker: enough to balance uneven simulation times, few enough that the
 # per-task overhead (pickling, scheduling; ~1 ms with loky, more with dask) is small.

@@ -16,10 +16,12 @@ from sktilt import (
     AVOSimulatorFitter,
     BoltzmannPath,
     BoltzmannTuner,
+    Critic,
     FlowProposal,
     GaussianProposal,
     LatentSampler,
     LinearCriterion,
+    Simulator,
     TorchClassifier,
     simulate,
 )
@@ -58,8 +60,8 @@ def tuner(**kw):
 
 
 def avo(**kw):
-    return AVOSimulatorFitter(_sim, GaussianProposal([0.0], [1.0]),
-                              **{"max_iter": 3, **kw}).fit(X_AVO)
+    return AVOSimulatorFitter(**{"simulator": _sim, "proposal": GaussianProposal([0.0], [1.0]),
+                                 "max_iter": 3, **kw}).fit(X_AVO)
 
 
 CASES = [
@@ -156,12 +158,15 @@ CASES = [
     # AVOSimulatorFitter
     ("avo summary emitting NaN", lambda: avo(summary=FunctionTransformer(
         lambda x: x * np.nan)), ValueError, "summary"),
-    ("avo device without CUDA", lambda: avo(device="cuda:7"), ValueError, "device"),
-    ("avo hidden_layer_sizes=(0,)", lambda: avo(hidden_layer_sizes=(0,)), ValueError,
-     "hidden_layer_sizes"),
+    ("avo device without CUDA", lambda: avo(critic=Critic(device="cuda:7")), ValueError,
+     "device"),
+    ("avo hidden_layer_sizes=(0,)", lambda: avo(critic=Critic(hidden_layer_sizes=(0,))),
+     ValueError, "hidden_layer_sizes"),
     ("avo random_state=-1", lambda: avo(random_state=-1), ValueError, "random_state"),
-    ("avo lr=nan", lambda: avo(lr=float("nan")), ValueError, "lr"),
-    ("avo timeout=0", lambda: avo(timeout=0), ValueError, "timeout"),
+    ("avo lr=nan", lambda: avo(proposal=GaussianProposal([0.0], [1.0], lr=float("nan"))),
+     ValueError, "lr"),
+    ("avo timeout=0", lambda: avo(simulator=Simulator(_sim, timeout=0)), ValueError,
+     "timeout"),
     ("avo X with NaN", lambda: AVOSimulatorFitter(_sim, GaussianProposal([0.0], [1.0])).fit(
         np.full((10, 1), np.nan)), ValueError, "NaN"),
     ("avo X 1-D", lambda: AVOSimulatorFitter(_sim, GaussianProposal([0.0], [1.0])).fit(

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import sktilt
-from sktilt import AVOSimulatorFitter, GaussianProposal, config_context, get_config, set_config
+from sktilt import (AVOSimulatorFitter, Critic, GaussianProposal, config_context, get_config,
+                    set_config)
 from sktilt._config import _from_environment, torch_threads
 
 
@@ -37,8 +38,8 @@ class _SeesThreads:
 
 def _fitter(simulator):
     return AVOSimulatorFitter(simulator, GaussianProposal(loc=[1.5], scale=[1.0]),
-                              max_iter=3, batch_size=16, n_critic=2,
-                              polish_simulations=0, validation_fraction=None,
+                              max_iter=3, batch_size=16, critic=Critic(n_steps=2),
+                              refinement=None,
                               random_state=0)
 
 

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from sktilt import AVOSimulatorFitter, GaussianProposal, SimulationError
+from sktilt import AVOSimulatorFitter, Critic, GaussianProposal, SimulationError, Simulator
 from sktilt.simulation import SimulationWorkerError, simulate
 
 
@@ -67,10 +67,12 @@ def _poisson(theta, random_state):
     return random_state.poisson(np.exp(theta), size=1).astype(float)
 
 
-def _fitter(**kw):
-    return AVOSimulatorFitter(_poisson, GaussianProposal(loc=[1.5], scale=[1.0]),
-                              max_iter=4, batch_size=16, n_critic=2, polish_simulations=0,
-                              validation_fraction=None, n_jobs=2, random_state=0, **kw)
+def _fitter(gamma=1.0, **simulator):
+    return AVOSimulatorFitter(Simulator(_poisson, **simulator),
+                              GaussianProposal(loc=[1.5], scale=[1.0]), gamma=gamma,
+                              max_iter=4, batch_size=16, critic=Critic(n_steps=2),
+                              refinement=None, n_jobs=2,
+                              random_state=0)
 
 
 X_OBS = np.random.default_rng(0).poisson(5.0, size=(50, 1)).astype(float)

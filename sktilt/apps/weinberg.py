@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..avo import AVOSimulatorFitter, GaussianProposal
+from ..avo import AVOSimulatorFitter, Critic, GaussianProposal
 from ..datasets import weinberg_c, weinberg_c_mle, weinberg_simulator
 from ._common import save_figure, write_json
 
@@ -36,7 +36,8 @@ def run_weinberg(*, n_obs=5000, n_jobs=2, max_iter=None, out="sktilt-out/weinber
     params = {"max_iter": max_iter} if max_iter is not None else {}
     fitter = AVOSimulatorFitter(
         weinberg_simulator, GaussianProposal(loc=[45.0, 1.0], scale=[1.0, 0.1]),
-        n_jobs=n_jobs, random_state=seed, device=device, verbose=int(progress), **params)
+        critic=Critic(device=device), n_jobs=n_jobs, random_state=seed,
+        verbose=int(progress), **params)
     fitter.fit(X)
     c_fit = float(_c_of(fitter.theta_))
     summary = {

@@ -8,6 +8,7 @@ private modules hold one piece each:
 * ``_gaussian`` -- the Gaussian proposal module and its box bijection;
 * ``_flow`` -- the normalizing-flow proposal (:class:`FlowProposal`);
 * ``_critics`` -- the critic and its losses (WGAN-GP, WGAN-LP, R1);
+* ``_parts`` -- the specs of the fitter's parts (:class:`Critic`, :class:`MomentRefinement`);
 * ``_step`` -- one update: the proposal objective (Eq. 12 + 15), the gamma schedule,
   iterate averaging;
 * ``_checks`` -- checks of a finished fit (two-sample tests, location drift);
@@ -19,6 +20,7 @@ from ..simulation import SimulationFailureWarning
 from ._checks import FitQualityWarning, location_drift
 from ._critics import PENALTIES, CriticModule, CriticObjective, critic_loss, generator_values
 from ._fitter import AVOSimulatorFitter
+from ._parts import Critic, MomentRefinement
 from ._flow import FlowProposal, FlowProposalModule
 from ._gaussian import GaussianProposalModule, box_transform
 from ._proposals import GaussianProposal, Proposal
@@ -28,6 +30,7 @@ from ._step import ProposalObjective, annealed_gamma, polynomial_average
 __all__ = [
     "PENALTIES",
     "AVOSimulatorFitter",
+    "Critic",
     "CriticModule",
     "CriticObjective",
     "FitQualityWarning",
@@ -35,6 +38,7 @@ __all__ = [
     "FlowProposalModule",
     "GaussianProposal",
     "GaussianProposalModule",
+    "MomentRefinement",
     "ParameterResolution",
     "Proposal",
     "ProposalObjective",

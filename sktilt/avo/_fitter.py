@@ -5,7 +5,9 @@ learns to tell observed data from data simulated with parameters ``theta ~ q_psi
 (WGAN-GP, Eq. 5, or R1), and the proposal ``q_psi`` follows the score-function
 gradient (Eq. 12) of ``U_g = E_q[L_g] + gamma H(q_psi)`` (Eq. 15), which needs the
 simulator only in forward mode. ``fit`` is a loop of named steps (simulate, proposal
-step, critic step); the math lives in the sibling private modules.
+step, critic step); the math lives in the sibling private modules, the parts' specs in
+``_parts`` (critic, refinement), ``_proposals``/``_flow`` and :mod:`sktilt.simulation`,
+and the translation of the 0.1 keywords in ``_old_keywords``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 __all__ = ["AVOSimulatorFitter", "SimulationFailureWarning"]
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any, Literal
 
@@ -29,8 +31,9 @@ from .._config import torch_threads
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_generator, torch_seeded
 from .._training import DivergenceError, EpochProgress
-from .._typing import Device, RandomStateLike
-from .._utils import check_device, check_hidden_units, column_scale, to_numpy, warn_at_caller
+from .._simulator import Simulator
+from .._typing import RandomStateLike
+from .._utils import column_scale, to_numpy, warn_at_caller
 from ..metrics import MAX_PER_SAMPLE_MARGINAL
 from ..simulation import (
     FailureLog,
@@ -41,10 +44,12 @@ from ..simulation import (
     simulate,
 )
 from ._checks import FitQualityWarning, FitVerdict, location_drift, two_sample_tests
-from ._critics import PENALTIES, CriticObjective, critic_net, generator_values, run_critic
+from ._critics import generator_values, run_critic
 from ._gaussian import GaussianProposalModule
 from ._polish import PolishSamples, polish_
-from ._proposals import Proposal, parse_bounds
+from ._old_keywords import OLD_KEYWORDS, UNSET, translate
+from ._parts import Critic, MomentRefinement
+from ._proposals import GaussianProposal, Proposal, parse_bounds
 from ._resolution import ScaleFloor
 from ._uncertainty import parameter_covariance
 from ._simulated import SimulatedModelMixin
@@ -59,16 +64,16 @@ from ._step import (
     tightening_fraction,
 )
 
-# Critic steps before the first proposal update, in units of n_critic: the critic
+# Critic steps before the first proposal update, in units of critic.n_steps: the critic
 # first learns the initial proposal's data.
 _WARM_UP_ROUNDS = 5
-# final_batch_size="auto" grows the batch to at most this many simulations, and in a
+# The batch (see batch_size) grows to at most this many simulations, and in a
 # polished fit to at least the lower one: the polish regresses the last quarter's
 # simulations, which travel with the location. g-and-k with 1 000 observations (12
 # seeds): 128 per update (9 600 pooled, 15 000 with the top-up) left it 1.48 SE RMS off,
 # 67 % of fits within 2 SE; 1 000 per update, 0.76 SE and 100 % (127 000 simulations).
 _AUTO_FINAL_BATCH, _AUTO_FINAL_BATCH_POLISHED = 1500, 1000
-# polish_simulations="auto": at most this many, and none below the minimum.
+# MomentRefinement(polish_simulations="auto"): at most this many, and none below the minimum.
 _POLISH_MAX_AUTO, _POLISH_MIN_AUTO = 60_000, 2_000
 # The polish pools the simulations of the updates from this fraction of the fit on.
 _POLISH_FROM = 0.75
@@ -85,18 +90,31 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
     adversarial critic (Louppe & Cranmer, Algorithm 1). The simulator is only run
     forward, in parallel with joblib, and never differentiated.
 
+    The fitter is made of parts, each a scikit-learn-style spec that the fit never
+    modifies and whose parameters a grid search reaches as ``part__name``:
+
+    * ``simulator`` -- :class:`~sktilt.simulation.Simulator`: the function and how to
+      run it (vectorized, timeout, failures, common random numbers);
+    * ``proposal`` -- :class:`~sktilt.GaussianProposal` or :class:`~sktilt.FlowProposal`:
+      the starting distribution and its optimisation (``lr``, ``baseline``,
+      ``averaging``, ``callbacks``; the floor ``min_scale`` of a Gaussian's spread);
+    * ``critic`` -- :class:`~sktilt.avo.Critic`: network, loss, optimiser, steps per
+      update, device;
+    * ``refinement`` -- :class:`~sktilt.avo.MomentRefinement`: the moment step and the
+      final polish of a point fit.
+
     Parameters
     ----------
-    simulator : callable
-        ``simulator(theta, random_state) -> x``: ``theta`` a 1-D array of shape
-        ``(n_params,)``, ``random_state`` a :class:`numpy.random.Generator`, ``x`` one
-        observation of shape ``(n_features,)``. With ``vectorized=True``,
-        ``simulator(thetas (m, n_params), random_state) -> (m, n_features)``. Must be
-        picklable (module level, or an object) for process-based joblib backends.
+    simulator : Simulator or callable
+        The simulator; a callable ``f(theta, random_state) -> x`` means
+        ``Simulator(f)`` (one ``theta`` of shape ``(n_params,)`` per call, no timeout,
+        failed simulations dropped). Must be picklable (module level, or an object) for
+        process-based joblib backends.
     proposal : GaussianProposal or FlowProposal
         Initial proposal ``q_psi``, a spec whose ``build()`` makes the torch module that
-        is trained; never modified. A :class:`~sktilt.FlowProposal` can hold several
-        modes, ridges or a whole population of parameters (a source distribution).
+        is trained, with the settings of its optimisation. A
+        :class:`~sktilt.FlowProposal` can hold several modes, ridges or a whole
+        population of parameters (a source distribution).
     gamma : float, default=1.0
         Entropy weight of Eq. 15: ``U_g = E[L_g] + gamma H(q)`` is minimised, so
         ``gamma > 0`` tightens the proposal around a point estimate; ``gamma = 0``
@@ -107,160 +125,49 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         weight is annealed from 0 quadratically (``gamma (t / max_iter)^2``): a
         proposal tightened before its location arrives freezes. It is in units of
         the critic's values, which are Lipschitz in the standardised data.
-    vectorized : bool, default=False
-        Whether ``simulator`` takes a batch of parameters.
     summary : transformer or None, default=None
         Fitted (a clone) on the observations and applied to observed and simulated
         data alike before the critic: summary statistics, the sklearn way.
-    n_critic : int, default=10
-        Critic steps per proposal update (Algorithm 1, line 2).
-    batch_size : int, default=128
-        Simulations per iteration ``M`` while the proposal travels (the first half of
-        the updates); also the critic's mini-batch size.
-    final_batch_size : int or "auto", default="auto"
-        Simulations per iteration once the proposal refines (the second half):
-        ``M`` grows geometrically from ``batch_size`` to it over the third quarter of the
-        updates. The precision of the fit is that of the observations only when the
-        simulations per update carry comparable information: ``"auto"`` is
-        ``clip(n_obs // 10, batch_size, 1500)`` (about 170 000 simulations in all for
-        20 000 observations), and at least 1 000 in a polished fit
-        (``polish_simulations``), whose polish regresses the last quarter's
-        simulations: on a g-and-k with 1 000 observations 128 per update left it 1.48
-        MLE standard errors RMS off (67 % of 12 fits within 2 SE), 1 000 per update
-        0.76 (100 %).
+    critic : Critic or None, default=None
+        The adversarial critic; ``None`` means ``Critic()``. ``set_params(critic__lr=...)``
+        works on the default too (it sets a fresh ``Critic()`` first).
+    refinement : MomentRefinement, "auto" or None, default="auto"
+        The moment step and final polish of a point fit. ``"auto"``:
+        ``MomentRefinement()`` for a point fit (a :class:`~sktilt.GaussianProposal`
+        with ``gamma > 0``), none otherwise. ``None``: the paper's Algorithm 1, no
+        moment step and no polish. A :class:`~sktilt.avo.MomentRefinement` outside a
+        point fit raises a ``ValueError`` at ``fit``. ``set_params(refinement__...)`` on
+        ``"auto"`` or ``None`` sets a fresh ``MomentRefinement()`` first.
     max_iter : int, default=300
         Proposal updates.
-    lr : float or "auto", default="auto"
-        Step size for ``psi``; ``"auto"`` is 0.1 for a :class:`~sktilt.GaussianProposal`
-        and 3e-3 (Adam on the flow's weights) for a :class:`~sktilt.FlowProposal`. For a
-        Gaussian (``torch.optim.Adam`` without momentum, i.e. RMSprop with
-        bias correction, in the proposal's local coordinates, see
-        :class:`~sktilt.avo.GaussianProposalModule`): locations move by about ``lr``
-        *current* standard deviations of the proposal per update (so steps shrink as
-        it tightens, as in natural evolution strategies), log-scales by ``lr / 3``
-        nats. Decays to ``0.3 lr`` with a cosine schedule. There is no momentum: the
-        critic already lags the proposal by about one update, and momentum on top
-        made the location orbit the optimum (tens of standard errors wide on the
-        Poisson benchmark).
-    critic_lr : float, default=3e-3
-        Adam step size of the critic.
-    hidden_layer_sizes : tuple of int, default=(64, 64)
-        Critic MLP widths.
-    penalty : {"wgan-lp", "wgan-gp", "r1"}, default="wgan-lp"
-        Critic loss and penalty (:func:`sktilt.avo.critic_loss`). ``"wgan-gp"`` is
-        Algorithm 1's two-sided penalty; the default one-sided ``"wgan-lp"`` avoids
-        a critic stuck with the wrong slope on 1-D data (the two-sided penalty makes
-        slope 0 a barrier between slopes -1 and +1).
-    gradient_penalty : float, default=10.0
-        Penalty weight ``lambda`` (on standardised inputs).
-    baseline : {"optimal", "mean"} or None, default="optimal"
-        Variance reduction of the score-function gradient, see
-        :func:`sktilt.gradients.score_function_gradient`.
-    min_scale : "auto", float, array-like of shape (n_params,) or None, default="auto"
-        Floor on the proposal's standard deviations (of the unconstrained
-        parameters, the log-diagonal of the Cholesky factor for a full covariance):
-        ``gamma`` tightens the proposal down to it and no further. ``"auto"`` puts it
-        at 3 standard errors of the observations, estimated along the fit by
-        regressing the simulated features on the parameters
-        (:class:`~sktilt.avo.ScaleFloor`): below the data's resolution the location
-        gradient loses its signal and the location freezes. ``None`` lets ``gamma``
-        collapse the proposal, as in the paper. A floor never widens a proposal.
-    moment_step : float in [0, 1], default=0.5
-        Fraction of a second-order location step taken after each update of the
-        second half of the fit (:meth:`~sktilt.avo.ParameterResolution.kalman_shift`):
-        the regression behind ``min_scale="auto"`` of distribution features (the
-        empirical CDF at the observations' octiles, pairwise products) on the
-        parameters says where the location should be for the simulated features to
-        meet the observed ones; with the proposal as prior, the step moves only
-        along directions the data pin (ensemble Kalman inversion). It travels ridges
-        along which score-function steps, scaled by a tight proposal, stall, and
-        makes the second half a method-of-moments fit that the polish
-        (``polish_simulations``) finishes. 0 is the paper's algorithm. Over 12 seeds
-        (MLE standard errors RMS, share of fits with every parameter within 2 SE),
-        0.5 and its polish against 0: g-and-k 0.72 (100 %) against 9.75 (0 %), SLCP
-        0.52 (100 %) against 1.42 (42 %), the 10-D Gaussian linear model 0.56 (92 %)
-        against 0.56 (100 %), Poisson 0.79 (100 %) against 1.20 (92 %), Weinberg 0.71
-        (100 %) against 0.77 (100 %). Without the polish the moment step loses the
-        Gaussian linear model (1.08 SE, 17 %: its 115 features are noisy slopes at 128
-        simulations per update), so set both or neither. Needs ``min_scale="auto"``
-        and a :class:`~sktilt.GaussianProposal`; ignored otherwise.
-    polish_simulations : int or "auto", default="auto"
-        Extra simulations of the final polish of a point fit (:mod:`sktilt.avo._polish`):
-        distribution features at 17 cut points per column (deciles and tail levels out
-        to 0.5 %) are regressed on the parameters (a quadratic model) from the
-        simulations of the last quarter of the updates and these extra ones, drawn
-        around the fitted location at least ``min_scale`` wide, and the location moves
-        to where the features' mean meets the observations' (the efficient method of
-        moments, as the moment step but with finer features, all the last quarter's
-        simulations and a curved model).
-        ``"auto"``: a polish when ``moment_step > 0`` (the fit is then a
-        method-of-moments fit in its second half), topping the pooled simulations up to
-        ``max(n_terms, 0.3 p) n_obs`` (``n_terms = (k + 1)(k + 2) / 2`` terms of the
-        quadratic model in ``k`` parameters, ``p`` features: the model's noise is then
-        about the data's) with at most 60 000 extra; none under 2 000 in all. An integer
-        polishes with that many extra simulations whatever ``moment_step``; 0: no
-        polish. The quadratic model's curvature terms are shrunk by their evidence
-        (:func:`~sktilt.avo._polish.curvature_shrinkage`). Over 12 seeds at the
-        defaults (MLE standard errors RMS, share of fits with every parameter within
-        2 SE): g-and-k 0.72 (100 %; 60 000 extra simulations), SLCP 0.52 (100 %), the
-        10-D Gaussian linear model 0.56 (92 %), Poisson 0.79 and Weinberg 0.71 (100 %
-        both; 7 500 extra for Weinberg); without the polish the moment step alone gave
-        1.47, 1.50, 1.08, 0.69 and 0.54 (33, 25, 17, 100 and 100 %; measured before the
-        polished fits' floor on ``final_batch_size``). For an expensive simulator the
-        extra simulations are a cost: set an integer, or 0. Without the
-        moment step it lost the Gaussian linear model (0.56 to 0.88 SE, with an earlier
-        version), hence ``"auto"`` polishes only with it. Point fits only: a
-        :class:`~sktilt.GaussianProposal` with ``gamma > 0``.
-    averaging : float in [0, 1), default=0.25
-        Fraction of the last iterations whose ``psi`` are averaged into
-        ``proposal_`` (Polyak-Ruppert), with weights growing as ``k^3`` over the
-        ``k``-th averaged iteration (polynomial-decay averaging): the start of the
-        window, where the location may still be arriving, counts little; 0 keeps
-        the last iterate. The last quarter, where the batch is largest: over 12 seeds
-        the Poisson benchmark had 11 fits within 2 SE of the MLE (RMS 1.20 SE) against
-        9 (1.32) with the last half, and Weinberg, Gaussian linear, g-and-k and SLCP
-        were unchanged.
-    on_failure : {"drop", "raise"}, default="drop"
-        What a failed simulation (exception, NaN/inf, wrong shape) does: dropped,
-        counted and recorded in ``failed_parameters_`` with one warning per fit, or
-        raised.
-    max_failure_fraction : float in [0, 1], default=0.5
-        With ``"drop"``, more failures than this fraction of all simulations stops
-        the fit with a :class:`~sktilt.simulation.SimulationError`.
-    common_random_numbers : bool, default=False
-        Draw parameters in mirrored pairs ``loc +- L eps`` (antithetic sampling)
-        whose two simulations share their seeds, so that the score-function
-        gradient compares the pair like a finite difference. Helps simulators whose
-        output is a smooth function of ``theta`` for fixed seeds; ``batch_size``
-        is rounded down to an even number.
-    validation_fraction : float in (0, 1) or None, default=None
-        Fraction of the observations held out of the fit for the two-sample checks
-        (``two_sample_``, ``marginal_test_``, ``classifier_test_``). ``None`` checks
-        against the training observations: with a handful of parameters a fit cannot
-        overfit them, and the fit keeps all the data's precision.
-    timeout : float or None, default=None
-        Seconds a simulation (a batch, for a vectorized simulator) may run before it
-        is abandoned and recorded as a ``"timeout"`` failure with its theta
-        (:func:`sktilt.simulate`); simulations then run in child processes, for
-        ``n_jobs=1`` too. ``None``: no limit.
-    callbacks : list of skorch callbacks or None, default=None
-        Extra callbacks of the proposal's skorch net (one epoch per update; its history
-        records ``generator_value`` and ``entropy`` per update).
+    batch_size : int, default=128
+        Simulations per update while the proposal travels (the first half of the
+        updates); the batch then grows geometrically over the third quarter, with the
+        observations (``n_obs // 10``, between ``batch_size`` and 1 500, and at least
+        1 000 in a polished fit), so that the simulations per update carry about as much
+        information as the data. Also the critic's mini-batch size unless the critic
+        sets its own.
+    max_simulations : int or None, default=None
+        Budget of simulations for the whole fit; ``None``: no budget. (Validated and
+        stored; the fit does not read it yet.)
     n_jobs : int or None, default=None
         Simulation workers for :class:`joblib.Parallel`; ``None`` defers to
         :func:`joblib.parallel_config` (e.g. a dask backend).
-    device : str, default="cpu"
-        Torch device of the critic.
     verbose : int, default=0
         A progress bar when > 0.
     random_state : int, RandomState or None, default=None
         Seeds everything; results do not depend on ``n_jobs`` or the backend.
+    **deprecated_params
+        The keywords of sktilt 0.1 (``vectorized``, ``n_critic``, ``critic_lr``,
+        ``min_scale``, ``moment_step``, ``validation_fraction``, ...), moved to their
+        new places with a ``FutureWarning`` that names the new spelling; removed in
+        sktilt 0.3. ``set_params`` takes them too.
 
     Attributes
     ----------
     theta_ : ndarray of shape (n_params,)
         Point estimate: ``proposal_.median()`` (the proposal's mean when unbounded).
-    proposal_ : GaussianProposal
+    proposal_ : GaussianProposal or FlowProposal
         The fitted proposal.
     critic_ : StepNet
         The trained critic (a skorch net; ``critic_.module_`` is the
@@ -269,23 +176,23 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         The skorch net that trained the proposal (its history and callbacks).
     summary_ : transformer or None
     history_ : list of dict
-        Per iteration: ``loc`` and ``scale`` (the mean and standard deviations of the
+        Per update: ``loc`` and ``scale`` (the mean and standard deviations of the
         proposal's unconstrained variable), ``theta``, ``entropy``, ``critic_loss``,
         ``critic_estimate`` (the Wasserstein estimate ``E d(x_obs) - E d(x_sim)``),
         ``n_simulations``, ``n_failed``, ``lr``, ``scale_floor``, and in the second
-        half ``moment_shift`` (the location step of ``moment_step``, units of ``z``;
+        half of a refined fit ``moment_shift`` (the moment step, units of ``z``;
         ``None`` where it does not apply).
     scale_floor_ : ndarray of shape (n_params,) or None
-        The floor ``min_scale`` put on the proposal's standard deviations at the
+        The floor the proposal's ``min_scale`` put on its standard deviations at the
         last update (``inf`` where the parameter showed no effect on the features,
-        which keeps its spread); ``None`` with ``min_scale=None``.
+        which keeps its spread); ``None`` without a floor.
     polish_shift_ : ndarray of shape (n_params,) or None
-        How far the polish (``polish_simulations``) moved the location, in units of the
-        unconstrained parameters; ``None`` when there was no polish.
+        How far the polish moved the location, in units of the unconstrained
+        parameters; ``None`` when there was no polish.
     two_sample_ : TwoSampleTest or None
         Energy-distance permutation test (:func:`sktilt.metrics.energy_test`) of up to
-        2 000 observations (held out with ``validation_fraction``) against as many
-        simulations from ``proposal_``; ``None`` when none succeeded.
+        2 000 observations (``X_val`` when given) against as many simulations from
+        ``proposal_``; ``None`` when none succeeded.
     marginal_test_ : TwoSampleTest or None
         Kolmogorov-Smirnov test of each feature (:func:`sktilt.metrics.marginal_ks_test`)
         on up to 10 000 observations and as many simulations: blind to dependence, but
@@ -294,9 +201,8 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         For two or more features, a classifier two-sample test
         (:func:`sktilt.metrics.classifier_test`): an MLP trained on half of up to 5 000
         observations and as many simulations, its held-out accuracy with an exact
-        p-value. It sees dependence and shape in several dimensions (it flagged the
-        SLCP source fit at 300 updates that the other two tests passed). ``None`` for
-        one feature.
+        p-value. It sees dependence and shape in several dimensions. ``None`` for one
+        feature.
     location_drift_ : ndarray of shape (n_params,)
         How far the proposal's location travelled over the last quarter of the
         updates, in final standard deviations (:func:`sktilt.avo.location_drift`).
@@ -307,9 +213,8 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         No location drift above 1 and no two-sample test rejects at the 1 %
         level. Otherwise, and for unresolved parameters, a
         :class:`~sktilt.avo.FitQualityWarning` says what went wrong. The tests' power
-        grows with the observations they compare: on g-and-k (10 000 observations)
-        the marginal test flags fits 10 SE off the MLE; a fit a few SE off a large
-        data set can pass.
+        grows with the observations they compare: a fit a few standard errors off a
+        large data set can pass.
     n_iter_ : int
     n_simulations_ : int
         Simulations run, failed ones and the check's included.
@@ -322,7 +227,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
     -----
     Each simulated batch is used twice: first to estimate the proposal gradient with
     the current critic, then as the simulated mini-batch pool of the next
-    ``n_critic`` critic steps, which halves the simulations of Algorithm 1. The
+    ``critic.n_steps`` critic steps, which halves the simulations of Algorithm 1. The
     critic therefore lags the proposal by one update; a warm-up trains it on the
     initial proposal first.
 
@@ -335,85 +240,108 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         "simulator": [callable],
         "proposal": [HasMethods(["build", "fitted"])],
         "gamma": [Real],
-        "vectorized": ["boolean"],
         "summary": [HasMethods(["fit", "transform"]), None],
-        "n_critic": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "final_batch_size": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
+        "critic": [Critic, None],
+        "refinement": [MomentRefinement, StrOptions({"auto"}), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "critic_lr": [Interval(Real, 0, None, closed="neither")],
-        "hidden_layer_sizes": [tuple, list],
-        "penalty": [StrOptions(set(PENALTIES))],
-        "gradient_penalty": [Interval(Real, 0, None, closed="left")],
-        "baseline": [StrOptions({"optimal", "mean"}), None],
-        "min_scale": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"),
-                      "array-like", None],
-        "moment_step": [Interval(Real, 0, 1, closed="both")],
-        "polish_simulations": [StrOptions({"auto"}), Interval(Integral, 0, None,
-                                                              closed="left")],
-        "averaging": [Interval(Real, 0, 1, closed="left")],
-        "on_failure": [StrOptions({"drop", "raise"})],
-        "max_failure_fraction": [Interval(Real, 0, 1, closed="both")],
-        "common_random_numbers": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
-        "timeout": [Interval(Real, 0, None, closed="neither"), None],
-        "callbacks": [list, None],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "max_simulations": [Interval(Integral, 1, None, closed="left"), None],
         "n_jobs": [Integral, None],
-        "device": [str, torch.device],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, simulator: Callable[..., ArrayLike], proposal: Proposal, *,
-                 gamma: float = 1.0, vectorized: bool = False, summary: Any = None,
-                 n_critic: int = 10, batch_size: int = 128,
-                 final_batch_size: int | Literal["auto"] = "auto", max_iter: int = 300,
-                 lr: float | Literal["auto"] = "auto", critic_lr: float = 3e-3,
-                 hidden_layer_sizes: Sequence[int] = (64, 64),
-                 penalty: Literal["wgan-lp", "wgan-gp", "r1"] = "wgan-lp",
-                 gradient_penalty: float = 10.0,
-                 baseline: Literal["optimal", "mean"] | None = "optimal",
-                 min_scale: float | ArrayLike | Literal["auto"] | None = "auto",
-                 moment_step: float = 0.5, polish_simulations: int | Literal["auto"] = "auto",
-                 averaging: float = 0.25, on_failure: Literal["drop", "raise"] = "drop",
-                 max_failure_fraction: float = 0.5, common_random_numbers: bool = False,
-                 validation_fraction: float | None = None, timeout: float | None = None,
-                 callbacks: list | None = None, n_jobs: int | None = None,
-                 device: Device = "cpu", verbose: int = 0,
-                 random_state: RandomStateLike = None) -> None:
+    def __init__(self, simulator: Simulator | Callable[..., ArrayLike], proposal: Proposal,
+                 *, gamma: float = 1.0, summary: Any = None, critic: Critic | None = None,
+                 refinement: MomentRefinement | Literal["auto"] | None = "auto",
+                 max_iter: int = 300, batch_size: int = 128,
+                 max_simulations: int | None = None, n_jobs: int | None = None,
+                 verbose: int = 0, random_state: RandomStateLike = None,
+                 **deprecated_params) -> None:
         self.simulator = simulator
         self.proposal = proposal
         self.gamma = gamma
-        self.vectorized = vectorized
         self.summary = summary
-        self.n_critic = n_critic
-        self.batch_size = batch_size
-        self.final_batch_size = final_batch_size
+        self.critic = critic
+        self.refinement = refinement
         self.max_iter = max_iter
-        self.lr = lr
-        self.critic_lr = critic_lr
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.penalty = penalty
-        self.gradient_penalty = gradient_penalty
-        self.baseline = baseline
-        self.min_scale = min_scale
-        self.moment_step = moment_step
-        self.polish_simulations = polish_simulations
-        self.averaging = averaging
-        self.on_failure = on_failure
-        self.max_failure_fraction = max_failure_fraction
-        self.common_random_numbers = common_random_numbers
-        self.validation_fraction = validation_fraction
-        self.timeout = timeout
-        self.callbacks = callbacks
+        self.batch_size = batch_size
+        self.max_simulations = max_simulations
         self.n_jobs = n_jobs
-        self.device = device
         self.verbose = verbose
         self.random_state = random_state
+        if deprecated_params:  # sktilt 0.1's keywords, until 0.3
+            changes, validation_fraction = translate(
+                self.get_params(deep=False), deprecated_params)
+            for key, value in changes.items():
+                setattr(self, key, value)
+            if validation_fraction is not UNSET:
+                self._validation_fraction = validation_fraction
+
+    def set_params(self, **params) -> AVOSimulatorFitter:
+        """Set the parameters, nested ones (``critic__lr``) included.
+
+        A nested parameter of a part left at its default (``critic=None``,
+        ``refinement="auto"`` or ``None``, a plain callable as ``simulator``) first sets
+        that part to a fresh default spec (``Critic()``, ``MomentRefinement()``,
+        ``Simulator(simulator)``). sktilt 0.1's keywords are translated with a
+        ``FutureWarning``, as in the constructor.
+
+        Returns
+        -------
+        self
+        """
+        old = {key: params.pop(key) for key in list(params) if key in OLD_KEYWORDS}
+        if old:
+            current = {**self.get_params(deep=False),
+                       **{k: v for k, v in params.items() if "__" not in k}}
+            changes, validation_fraction = translate(current, old,
+                                                     owner=type(self).__name__)
+            params.update(changes)
+            if validation_fraction is not UNSET:
+                self._validation_fraction = validation_fraction
+        for part in {key.split("__", 1)[0] for key in params if "__" in key}:
+            if part not in params:
+                default = self._default_part(part)
+                if default is not None:
+                    setattr(self, part, default)
+        return super().set_params(**params)
+
+    def _default_part(self, part: str):
+        """A fresh spec for ``part`` where it is left at a default that is not one."""
+        if part == "critic" and self.critic is None:
+            return Critic()
+        if part == "refinement" and not isinstance(self.refinement, MomentRefinement):
+            return MomentRefinement()
+        if part == "simulator" and not isinstance(self.simulator, Simulator):
+            return Simulator(self.simulator)
+        return None
+
+    def __sklearn_clone__(self):
+        new = super().__sklearn_clone__()
+        if hasattr(self, "_validation_fraction"):  # deprecated, kept until 0.3
+            new._validation_fraction = self._validation_fraction
+        return new
+
+    # ------------------------------------------------------------ the parts
+    def _simulator_spec(self) -> Simulator:
+        """``simulator`` as a :class:`~sktilt.simulation.Simulator`."""
+        return self.simulator if isinstance(self.simulator, Simulator) else Simulator(
+            self.simulator)
+
+    def _critic_spec(self) -> Critic:
+        """``critic``, ``Critic()`` for ``None``."""
+        return Critic() if self.critic is None else self.critic
+
+    def _refinement_spec(self) -> MomentRefinement | None:
+        """``refinement`` with ``"auto"`` resolved: MomentRefinement() for a point fit."""
+        if isinstance(self.refinement, str):  # "auto"
+            point_fit = self.gamma > 0 and isinstance(self.proposal, GaussianProposal)
+            return MomentRefinement() if point_fit else None
+        return self.refinement
 
     # --------------------------------------------------------------------- fit
-    def fit(self, X, y=None) -> AVOSimulatorFitter:
+    def fit(self, X, y=None, *, X_val=None) -> AVOSimulatorFitter:
         """Fit the proposal to observations ``X`` of shape (n_obs, n_features).
 
         Parameters
@@ -422,6 +350,11 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
             iid observations (``X_obs``); finite, 2-D.
         y : None
             Ignored.
+        X_val : array-like of shape (n_val, n_features) or None, default=None
+            Observations held out of the fit for its self-checks (``two_sample_``,
+            ``marginal_test_``, ``classifier_test_``). ``None`` checks against ``X``:
+            with a handful of parameters a fit cannot overfit them, and the fit keeps
+            all the data's precision.
 
         Returns
         -------
@@ -429,7 +362,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         """
         with torch_threads():  # critic, proposal and the checks of the finished fit
             X = self._validate_observations(X)
-            X, X_check = self._split_validation(X)
+            X, X_check = self._split_validation(X, X_val)
             summary = None if self.summary is None else clone(self.summary).fit(X)
             state = self._initialize(X, summary)
             try:
@@ -454,21 +387,34 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
 
     def _validate_observations(self, X) -> np.ndarray:
         self._validate_params()
-        check_hidden_units(self.hidden_layer_sizes, "hidden_layer_sizes")
-        check_device(self.device)
+        self._simulator_spec().check()
+        self._critic_spec().check()
+        if self.refinement is not None and not isinstance(self.refinement, str):
+            self.refinement.check()
         if np.ndim(X) == 1:
             raise ValueError("X (the observations X_obs) must be 2-D of shape (n_obs, "
                              "n_features); got a 1-D array: use X.reshape(-1, 1) for a "
                              "single feature.")
         return validate_data(self, X, ensure_min_samples=2, dtype=np.float64)
 
-    def _split_validation(self, X):
-        """Hold out ``validation_fraction`` of the observations for the two-sample check."""
-        if self.validation_fraction is None:
+    def _split_validation(self, X, X_val=None):
+        """The observations of the fit and of the two-sample check: ``X_val``, or a part
+        of ``X`` held out by the deprecated ``validation_fraction``, or ``X`` itself."""
+        validation_fraction = getattr(self, "_validation_fraction", None)
+        if X_val is not None:
+            if validation_fraction is not None:
+                raise ValueError("Pass either X_val to fit or the deprecated "
+                                 "validation_fraction, not both.")
+            return X, validate_data(self, X_val, reset=False, ensure_min_samples=2,
+                                    dtype=np.float64)
+        if validation_fraction is None:
             return X, None
-        n_check = int(round(self.validation_fraction * len(X)))
+        if not (isinstance(validation_fraction, Real) and 0 < validation_fraction < 1):
+            raise ValueError("validation_fraction must be a float in (0, 1) or None, got "
+                             f"{validation_fraction!r}.")
+        n_check = int(round(validation_fraction * len(X)))
         if n_check < 2 or len(X) - n_check < 2:
-            raise ValueError(f"validation_fraction={self.validation_fraction} leaves "
+            raise ValueError(f"validation_fraction={validation_fraction} leaves "
                              f"{n_check} of {len(X)} observations for the check; both parts "
                              "need at least 2.")
         seed = np.random.SeedSequence(draw_seed(self.random_state), spawn_key=(7,))
@@ -478,38 +424,41 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
     def _initialize(self, X, summary) -> FitState:
         proposal = clone(self.proposal).build()
         n_params = proposal.n_parameters
-        expected = getattr(self.simulator, "n_parameters", None)
+        expected = self._simulator_spec().n_parameters
         if expected is not None and expected != n_params:
             raise ValueError(f"The proposal has {n_params} parameters but the simulator "
                              f"expects n_parameters={expected}.")
-        if self.polish_simulations not in ("auto", 0) and (
+        refinement = self._refinement_spec()
+        if refinement is not None and (
                 self.gamma <= 0 or not isinstance(proposal, GaussianProposalModule)):
-            raise ValueError(f"polish_simulations={self.polish_simulations} polishes a point "
-                             "fit: it needs a GaussianProposal and gamma > 0 (got "
-                             f"{type(self.proposal).__name__}, gamma={self.gamma}); use 0 "
-                             "or 'auto'.")
+            raise ValueError(f"refinement={refinement!r} refines a point fit: it needs a "
+                             "GaussianProposal and gamma > 0 (got "
+                             f"{type(self.proposal).__name__}, gamma={self.gamma}); use "
+                             "refinement=None or 'auto'.")
         X_obs = self._features(X, summary)
         seed = draw_seed(self.random_state)
         root = np.random.SeedSequence(seed)
         theta_rng, sim_root = np.random.default_rng(root.spawn(1)[0]), root.spawn(1)[0]
+        critic_spec, simulator = self._critic_spec(), self._simulator_spec()
         with torch_seeded(seed):
-            critic = critic_net(X_obs, tuple(self.hidden_layer_sizes), CriticObjective(
-                self.penalty, self.gradient_penalty, self.batch_size), lr=self.critic_lr,
-                device=self.device)
+            critic = critic_spec.build(X_obs, default_batch_size=self.batch_size)
         callbacks = [clone(cb) if hasattr(cb, "get_params") else copy.deepcopy(cb)
-                     for cb in (self.callbacks or [])]
+                     for cb in (getattr(self.proposal, "callbacks", None) or [])]
         if self.verbose:
             callbacks.append(EpochProgress(self.max_iter, desc="AVO", across_runs=True))
-        lr = proposal.default_lr if self.lr == "auto" else self.lr
-        proposal_net = proposal_net_for(proposal, ProposalObjective(self.baseline),
-                                        lr=lr, n_updates=self.max_iter,
-                                        callbacks=callbacks)
-        return FitState(seed, theta_rng, sim_root, torch_generator(seed, self.device), X_obs,
-                         proposal, proposal_net, critic,
-                         ScaleFloor(self.min_scale if proposal.floors_spread else None,
+        lr = getattr(self.proposal, "lr", "auto")
+        lr = proposal.default_lr if lr == "auto" else lr
+        proposal_net = proposal_net_for(
+            proposal, ProposalObjective(getattr(self.proposal, "baseline", "optimal")),
+            lr=lr, n_updates=self.max_iter, callbacks=callbacks)
+        min_scale = getattr(self.proposal, "min_scale", "auto")
+        return FitState(seed, theta_rng, sim_root, torch_generator(seed, critic_spec.device),
+                         X_obs, proposal, proposal_net, critic,
+                         ScaleFloor(min_scale if proposal.floors_spread else None,
                                     n_params, X_obs.cpu().numpy()),
-                         FailureLog(self.max_failure_fraction),
-                         max(1, int(round(self.averaging * self.max_iter))),
+                         FailureLog(simulator.max_failure_fraction),
+                         max(1, int(round(getattr(self.proposal, "averaging", 0.25)
+                                          * self.max_iter))),
                          polish=self._polish_samples(proposal, X_obs.cpu().numpy()))
 
     def _features(self, X, summary) -> torch.Tensor:
@@ -520,19 +469,19 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                     f"summary {type(summary).__name__} returned "
                     f"{'non-finite values (NaN or inf)' if X.ndim == 2 else f'shape {X.shape}'}"
                     "; it must map data to a finite 2-D array (n_samples, n_summaries).")
-        return torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
+        return torch.as_tensor(np.asarray(X, dtype=np.float32),
+                               device=self._critic_spec().device)
 
     def _simulate(self, thetas, seed) -> SimulationResult:
-        return simulate(self.simulator, thetas, seed=seed, n_jobs=self.n_jobs,
-                        vectorized=self.vectorized, n_features=self.n_features_in_,
-                        on_failure=self.on_failure, timeout=self.timeout)
+        spec = self._simulator_spec()
+        return simulate(spec.function, thetas, seed=seed, n_jobs=self.n_jobs,
+                        vectorized=spec.vectorized, n_features=self.n_features_in_,
+                        on_failure=spec.on_failure, timeout=spec.timeout)
 
     def _batch_at(self, it: int, n_obs: int, polished: bool) -> int:
-        """Simulations at update ``it`` (see ``final_batch_size``)."""
+        """Simulations at update ``it`` (see ``batch_size``)."""
         low = max(self.batch_size, _AUTO_FINAL_BATCH_POLISHED if polished else 0)
-        final = (int(np.clip(n_obs // 10, low, _AUTO_FINAL_BATCH))
-                 if self.final_batch_size == "auto" else max(self.final_batch_size,
-                                                             self.batch_size))
+        final = int(np.clip(n_obs // 10, low, _AUTO_FINAL_BATCH))
         t = np.clip((it - self.max_iter / 2) / (self.max_iter / 4), 0.0, 1.0)
         return int(round(self.batch_size * (final / self.batch_size) ** t))
 
@@ -546,7 +495,8 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         batch = self._batch_at(it, len(state.X_obs), state.polish is not None)
         thetas, result = draw_and_simulate(
             state.proposal, batch, state.theta_rng, state.sim_root.spawn(1)[0],
-            self._simulate, common_random_numbers=self.common_random_numbers)
+            self._simulate,
+            common_random_numbers=self._simulator_spec().common_random_numbers)
         if first:
             check_simulator_configuration(result, state.proposal.n_parameters,
                                           self.n_features_in_)
@@ -570,7 +520,8 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
 
     def _proposal_step(self, state: FitState, batch: SimulatedBatch, it: int) -> dict:
         """One update of Eq. 12 + 15, then the floor on the spread (``min_scale``)."""
-        values = generator_values(state.critic.module_, batch.features, self.penalty)
+        values = generator_values(state.critic.module_, batch.features,
+                                  self._critic_spec().penalty)
         theta = torch.as_tensor(batch.theta[batch.result.ok])
         previous = state.proposal.log_scale().detach().clone()
         try:
@@ -585,12 +536,13 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
             state.proposal.tighten_toward_(floor, fraction)
         entry = {"scale_floor": floor,
                  "lr": state.proposal_net.history[-1, "batches", -1].get("event_lr", np.nan)}
-        if self.moment_step > 0 and it >= self.max_iter / 2:
+        refinement = self._refinement_spec()
+        if refinement is not None and refinement.moment_step > 0 and it >= self.max_iter / 2:
             entry["moment_shift"] = self._moment_step(state)
         return entry
 
     def _moment_step(self, state: FitState) -> np.ndarray | None:
-        """Move the location by ``moment_step`` of the Kalman shift (at most
+        """Move the location by the refinement's ``moment_step`` of the Kalman shift (at most
         :data:`_MAX_MOMENT_SHIFT` proposal standard deviations, Mahalanobis)."""
         if state.floor.resolution is None:  # min_scale not "auto", or a flow
             return None
@@ -599,7 +551,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
             loc = to_numpy(module.loc())
             L = to_numpy(module.scale_tril())
         shift = state.floor.location_shift(loc, L @ L.T)
-        shift = self.moment_step * shift
+        shift = self._refinement_spec().moment_step * shift
         length = np.linalg.norm(np.linalg.solve(L, shift))
         if length > _MAX_MOMENT_SHIFT:
             shift *= _MAX_MOMENT_SHIFT / length
@@ -607,8 +559,8 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         return shift
 
     def _critic_step(self, state: FitState, features: torch.Tensor, rounds: int = 1) -> dict:
-        """``rounds * n_critic`` critic steps on the observations vs ``features``."""
-        return run_critic(state.critic, rounds * self.n_critic, X_obs=state.X_obs,
+        """``rounds * critic.n_steps`` critic steps on the observations vs ``features``."""
+        return run_critic(state.critic, rounds * self._critic_spec().n_steps, X_obs=state.X_obs,
                           X_sim=features, generator=state.generator)
 
     def _record_iteration(self, state: FitState, it: int, entry: dict) -> None:
@@ -645,8 +597,9 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
 
     def _polishes(self) -> bool:
         """Whether the final polish moves the location (a refined point fit)."""
-        return not (self.polish_simulations == 0 or (
-            self.polish_simulations == "auto" and self.moment_step == 0))
+        refinement = self._refinement_spec()
+        return refinement is not None and not (refinement.polish_simulations == 0 or (
+            refinement.polish_simulations == "auto" and refinement.moment_step == 0))
 
     def _polish_samples(self, proposal, X_obs: np.ndarray):
         """The collector of the last quarter's simulations for a point fit (gamma > 0,
@@ -663,14 +616,15 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         module = state.final_proposal()
         needed = samples.needed(module.n_parameters)
         move = self._polishes()
+        polish_simulations = move and self._refinement_spec().polish_simulations
         if not move:
             n = 0
-        elif self.polish_simulations == "auto":
+        elif polish_simulations == "auto":
             n = int(np.clip(needed - samples.n_samples, 0, _POLISH_MAX_AUTO))
             if samples.n_samples + n < _POLISH_MIN_AUTO:
                 n, move = 0, False
         else:
-            n = self.polish_simulations
+            n = polish_simulations
 
         rounds = iter(range(1_000))
 

@@ -16,6 +16,7 @@ __all__ = ["FlowProposal", "FlowProposalModule"]
 from collections.abc import Sequence
 from functools import partial
 from numbers import Integral, Real
+from typing import Literal
 
 import numpy as np
 import torch
@@ -29,7 +30,13 @@ from .._random import torch_seeded
 from .._typing import Bounds
 from .._utils import check_hidden_units, to_numpy
 from ._gaussian import box_transform, unconstrained_in_box
-from ._proposals import Proposal, _slopes, check_loc_and_bounds
+from ._proposals import (
+    OPTIMISATION_CONSTRAINTS,
+    OPTIMISATION_DOC,
+    Proposal,
+    _slopes,
+    check_loc_and_bounds,
+)
 
 # Monte Carlo draws behind the flow's entropy (differentiable, through rsample) and its
 # summaries (mean, spread, median) recorded in the history.
@@ -184,8 +191,8 @@ class FlowProposal(Proposal):
     (sign symmetries, ridges) and, with ``gamma=0``, a **source distribution**: when each
     observation comes from its own ``theta`` drawn from a population, the fit recovers
     that population; ``gamma < 0`` gives the most entropic source consistent with the
-    data. ``min_scale`` does not apply (there is no point estimate to protect), and the
-    fitter's ``lr="auto"`` is ``3e-3`` (Adam on the flow's weights).
+    data. There is no floor on its spread (no ``min_scale``: there is no point estimate
+    to protect).
 
     Parameters
     ----------
@@ -201,6 +208,10 @@ class FlowProposal(Proposal):
         Hidden widths of each layer's hyper-network (unused for ``k = 1``).
     bins : int, default=8
         Spline bins.
+    lr : float or "auto", default="auto"
+        Adam step size of the fit's updates of the flow's weights; ``"auto"`` is 3e-3.
+        Decays to ``0.3 lr`` with a cosine schedule.
+    {optimisation}
 
     Examples
     --------
@@ -217,18 +228,27 @@ class FlowProposal(Proposal):
         "transforms": [Interval(Integral, 1, None, closed="left")],
         "hidden_features": [tuple, list],
         "bins": [Interval(Integral, 2, None, closed="left")],
+        **OPTIMISATION_CONSTRAINTS,
     }
+
+    __doc__ = __doc__.replace("{optimisation}", OPTIMISATION_DOC)
 
     def __init__(self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *,
                  bounds: Bounds = None,
                  transforms: int = 3, hidden_features: Sequence[int] = (32, 32),
-                 bins: int = 8) -> None:
+                 bins: int = 8, lr: float | Literal["auto"] = "auto",
+                 baseline: Literal["optimal", "mean"] | None = "optimal",
+                 averaging: float = 0.25, callbacks: list | None = None) -> None:
         self.loc = loc
         self.scale = scale
         self.bounds = bounds
         self.transforms = transforms
         self.hidden_features = hidden_features
         self.bins = bins
+        self.lr = lr
+        self.baseline = baseline
+        self.averaging = averaging
+        self.callbacks = callbacks
 
     def build(self) -> FlowProposalModule:
         """Validate the parameters; build the identity-initialised module (float64)."""

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from .._typing import Bounds
@@ -78,6 +78,28 @@ def check_loc_and_bounds(loc, bounds) -> tuple[np.ndarray, list[tuple[float, flo
                              f"= ({low:g}, {high:g}): loc is the parameter's median, in its "
                              "own units.")
     return values, pairs
+
+
+#: Constraints of the optimisation settings every proposal spec holds.
+OPTIMISATION_CONSTRAINTS: dict = {
+    "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+    "baseline": [StrOptions({"optimal", "mean"}), None],
+    "averaging": [Interval(Real, 0, 1, closed="left")],
+    "callbacks": [list, None],
+}
+
+#: The docstring entries of those settings (``lr`` is each spec's own).
+OPTIMISATION_DOC = """baseline : {"optimal", "mean"} or None, default="optimal"
+        Variance reduction of the score-function gradient, see
+        :func:`sktilt.gradients.score_function_gradient`.
+    averaging : float in [0, 1), default=0.25
+        Fraction of the last updates whose ``psi`` are averaged into the fitted
+        proposal (Polyak-Ruppert), with weights growing as ``k^3`` over the ``k``-th
+        averaged update (polynomial-decay averaging): the start of the window, where
+        the location may still be arriving, counts little; 0 keeps the last iterate.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra callbacks of the proposal's skorch net (one epoch per update; its
+        history records ``generator_value`` and ``entropy`` per update)."""
 
 
 def _slopes(transform, z: torch.Tensor) -> torch.Tensor:
@@ -184,6 +206,25 @@ class GaussianProposal(Proposal):
     bounds : None, "positive" or sequence of k (low, high) pairs, default=None
         Range of each parameter; ``None`` entries or sides mean unbounded.
         ``"positive"`` is ``(0, inf)`` for every parameter.
+    lr : float or "auto", default="auto"
+        Step size of the fit's updates of ``psi``; ``"auto"`` is 0.1. Adam without
+        momentum (RMSprop with bias correction) in the proposal's local coordinates
+        (:class:`~sktilt.avo.GaussianProposalModule`): locations move by about ``lr``
+        *current* standard deviations per update (steps shrink as the proposal
+        tightens, as in natural evolution strategies), log-scales by ``lr / 3`` nats.
+        Decays to ``0.3 lr`` with a cosine schedule. There is no momentum: the critic
+        already lags the proposal by about one update, and momentum on top makes the
+        location orbit the optimum.
+    {optimisation}
+    min_scale : "auto", float, array-like of shape (k,) or None, default="auto"
+        Floor on the standard deviations of the unconstrained parameters (the
+        log-diagonal of the Cholesky factor for a full covariance): the fitter's
+        ``gamma`` tightens the proposal down to it and no further. ``"auto"`` puts it at
+        3 standard errors of the observations, estimated along the fit by regressing
+        the simulated features on the parameters (:class:`~sktilt.avo.ScaleFloor`):
+        below the data's resolution the location gradient loses its signal and the
+        location freezes. ``None`` lets ``gamma`` collapse the proposal, as in the
+        paper. A floor never widens a proposal.
 
     Notes
     -----
@@ -210,16 +251,29 @@ class GaussianProposal(Proposal):
         "scale": ["array-like", Real],
         "covariance": [StrOptions({"diag", "full"})],
         "bounds": [None, StrOptions({"positive"}), list, tuple],
+        **OPTIMISATION_CONSTRAINTS,
+        "min_scale": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"),
+                      "array-like", None],
     }
 
     def __init__(self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *,
                  covariance: Literal["diag", "full"] = "diag",
-                 bounds: Bounds = None,
+                 bounds: Bounds = None, lr: float | Literal["auto"] = "auto",
+                 baseline: Literal["optimal", "mean"] | None = "optimal",
+                 averaging: float = 0.25, callbacks: list | None = None,
+                 min_scale: float | ArrayLike | Literal["auto"] | None = "auto",
                  ) -> None:
         self.loc = loc
         self.scale = scale
         self.covariance = covariance
         self.bounds = bounds
+        self.lr = lr
+        self.baseline = baseline
+        self.averaging = averaging
+        self.callbacks = callbacks
+        self.min_scale = min_scale
+
+    __doc__ = __doc__.replace("{optimisation}", OPTIMISATION_DOC)
 
     def build(self) -> GaussianProposalModule:
         """Validate ``loc``, ``scale``, ``covariance``, ``bounds``; build the module (float64)."""
@@ -261,7 +315,7 @@ class GaussianProposal(Proposal):
             loc = to_numpy(module.transform(mu))
             L = slope[:, None] * to_numpy(module.scale_tril())
         scale = L @ L.T if self.covariance == "full" else np.sqrt((L**2).sum(1))
-        return type(self)(loc, scale, covariance=self.covariance, bounds=self.bounds)
+        return clone(self).set_params(loc=loc, scale=scale)
 
     def covariance_matrix(self) -> np.ndarray:
         """Covariance ``S = L L^T`` of the Gaussian variable ``z``, shape (k, k).

@@ -2,7 +2,7 @@
 
 :class:`SimulatedModelMixin` is written against the fitted attributes of
 :class:`~sktilt.AVOSimulatorFitter` (``proposal_``, ``n_features_in_``, the simulator
-settings) and holds what a user does with the fit once it is done.
+settings, ``_simulator_spec()``) and holds what a user does with the fit once it is done.
 """
 
 from __future__ import annotations
@@ -52,14 +52,14 @@ class SimulatedModelMixin:
         theta_seed, sim_seed = seed.spawn(2)
         rng = np.random.default_rng(theta_seed)
         out = np.empty((n, self.n_features_in_))
+        spec = self._simulator_spec()
         n_ok, n_failed, first_error = 0, 0, None
         for start, chunk_seed in zip(range(0, n, _SAMPLE_CHUNK),
                                      sim_seed.spawn(-(-n // _SAMPLE_CHUNK))):
             m = min(_SAMPLE_CHUNK, n - start)
-            result = simulate(self.simulator, self.proposal_.sample(m, rng), seed=chunk_seed,
-                              n_jobs=self.n_jobs, vectorized=self.vectorized,
-                              n_features=self.n_features_in_,
-                              timeout=getattr(self, "timeout", None))
+            result = simulate(spec.function, self.proposal_.sample(m, rng), seed=chunk_seed,
+                              n_jobs=self.n_jobs, vectorized=spec.vectorized,
+                              n_features=self.n_features_in_, timeout=spec.timeout)
             out[n_ok:n_ok + len(result.X)] = result.X
             n_ok += len(result.X)
             n_failed += result.n_failed
@@ -95,9 +95,10 @@ class SimulatedModelMixin:
         if X.shape[0] > _SCORE_MAX_OBSERVATIONS:
             X = X[rng.choice(X.shape[0], _SCORE_MAX_OBSERVATIONS, replace=False)]
         thetas = self.proposal_.sample(_SCORE_SIMULATIONS, rng)
-        Y = simulate(self.simulator, thetas, seed=self._score_seed, n_jobs=self.n_jobs,
-                     vectorized=self.vectorized, n_features=self.n_features_in_,
-                     timeout=getattr(self, "timeout", None)).X
+        spec = self._simulator_spec()
+        Y = simulate(spec.function, thetas, seed=self._score_seed, n_jobs=self.n_jobs,
+                     vectorized=spec.vectorized, n_features=self.n_features_in_,
+                     timeout=spec.timeout).X
         if Y.shape[0] < 2:
             return -np.inf
         mean, scale = self._obs_mean, self._obs_scale

@@ -5,8 +5,8 @@ sbibm-style studies; SLCP, Gaussian linear, two moons: sbibm, Lueckmann et al. 2
 a bimodal source-estimation task in the style of Sourcerer, Vetter et al. 2024). The
 conventions are those of :mod:`sktilt.datasets.simulators`: each model has a per-theta
 simulator ``f(theta, random_state) -> (n_features,)`` and a vectorized one
-``f(thetas, random_state) -> (m, n_features)`` (pass ``vectorized=True`` to
-:class:`~sktilt.AVOSimulatorFitter`); ``random_state`` is a :class:`numpy.random.Generator`.
+``f(thetas, random_state) -> (m, n_features)`` (pass ``Simulator(f, vectorized=True)``
+to :class:`~sktilt.AVOSimulatorFitter`); ``random_state`` is a :class:`numpy.random.Generator`.
 One call returns *one* observation per theta, so an observed data set ``X_obs`` of shape
 ``(n_obs, n_features)`` is ``n_obs`` iid calls at one true theta. The functions live at
 module level, so they pickle by reference for process-based joblib backends.

@@ -2,7 +2,7 @@
 
 Each model has a per-theta simulator ``f(theta, random_state) -> (n_features,)`` and a
 vectorized one ``f(thetas, random_state) -> (m, n_features)`` (pass
-``vectorized=True`` to :class:`~sktilt.AVOSimulatorFitter`). They are module-level
+``Simulator(f, vectorized=True)`` to :class:`~sktilt.AVOSimulatorFitter`). They are module-level
 functions, so they pickle by reference for process-based joblib backends.
 
 The ``*_mle`` helpers return the maximum-likelihood estimate on observed data and its

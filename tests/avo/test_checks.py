@@ -172,14 +172,14 @@ def test_a_simulator_that_cannot_reproduce_the_data_is_reported():
 def test_held_out_check_and_a_good_fit_stays_quiet():
     X = np.random.default_rng(0).normal(1.0, 1.0, size=(2000, 1))
     fit = AVOSimulatorFitter(_gaussian, GaussianProposal([0.0], [1.0]), max_iter=100,
-                             validation_fraction=0.25, random_state=0)
+                             random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", FitQualityWarning)
-        fit.fit(X)
+        fit.fit(X[:1500], X_val=X[1500:])
     assert fit.converged_ and fit.two_sample_.n_observed == 500
     assert fit.classifier_test_ is None  # one feature: the KS test suffices
     assert fit.marginal_test_.n_observed == 500 and fit.marginal_test_.p_value > 0.01
     assert abs(fit.theta_[0] - 1.0) < 0.1
-    with pytest.raises(ValueError, match="validation_fraction=0.0005 leaves 1"):
+    with pytest.raises(ValueError, match="X has 2 features"):
         AVOSimulatorFitter(_gaussian, GaussianProposal([0.0], [1.0]),
-                           validation_fraction=0.0005).fit(X)
+                           max_iter=1).fit(X, X_val=np.zeros((10, 2)))

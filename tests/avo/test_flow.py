@@ -9,7 +9,7 @@ import torch
 from scipy import stats
 from sklearn.base import clone
 
-from sktilt import AVOSimulatorFitter, FlowProposal, GaussianProposal
+from sktilt import AVOSimulatorFitter, FlowProposal, GaussianProposal, Simulator
 from sktilt.avo import FitQualityWarning
 from sktilt.datasets import (
     BIMODAL_SOURCE_MEANS,
@@ -71,8 +71,8 @@ def _source_fit(gamma, seed=0):
     _, X = bimodal_source_sample(1000, 100 + seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return AVOSimulatorFitter(bimodal_source_simulator_batch, FlowProposal([0.0], [1.0]),
-                                  gamma=gamma, vectorized=True, max_iter=150,
+        return AVOSimulatorFitter(Simulator(bimodal_source_simulator_batch, vectorized=True),
+                                  FlowProposal([0.0], [1.0]), gamma=gamma, max_iter=150,
                                   random_state=seed).fit(X)
 
 
@@ -98,8 +98,8 @@ def test_two_moons_source_in_two_dimensions(seed):
     iterate averaging of a module with boolean buffers (its autoregressive masks).
     """
     _, X = two_moons_source_sample(1000, 200 + seed)
-    fit = AVOSimulatorFitter(two_moons_simulator_batch, FlowProposal([0.0, 0.0], [0.5, 0.5]),
-                             gamma=0.0, vectorized=True, max_iter=150,
+    fit = AVOSimulatorFitter(Simulator(two_moons_simulator_batch, vectorized=True),
+                             FlowProposal([0.0, 0.0], [0.5, 0.5]), gamma=0.0, max_iter=150,
                              random_state=seed).fit(X)
     theta = fit.sample_parameters(20_000, random_state=0)
     box = np.random.default_rng(5).uniform(-1.0, 1.0, (20_000, 2))

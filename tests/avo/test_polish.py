@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from sktilt import AVOSimulatorFitter, FlowProposal, GaussianProposal
+from sktilt import (AVOSimulatorFitter, Critic, FlowProposal, GaussianProposal,
+                    MomentRefinement, Simulator)
 from sktilt.avo._polish import (
     PRIOR_SD,
     LocalFeatureModel,
@@ -133,20 +134,23 @@ def normal_simulator_batch(thetas, random_state):
 def test_the_polish_takes_fits_started_off_to_the_mle_of_location_and_spread():
     # N(mu, sigma): the MLE is the mean and the population std. Each fit starts 3 SE off
     # in both and is too short to travel; over 6 datasets the polish (120 000
-    # simulations, 30 n_obs) must bring the RMS error under 1 SE (measured 0.46 and
-    # 0.40 over 12), each fit under 2.5 SE.
+    # simulations, 12 n_obs) must bring the RMS error under 1 SE, each fit under 2.5 SE.
+    # With 10 000 observations the batch grows to 1 000 polished or not, so the two
+    # fits are the same up to the polish.
     errors, starts = [], []
     for seed in range(6):
-        X = np.random.default_rng(100 + seed).normal(1.0, 2.0, size=(4000, 1))
+        X = np.random.default_rng(100 + seed).normal(1.0, 2.0, size=(10_000, 1))
         mle = np.array([X.mean(), X.std()])
         se = mle[1] / np.sqrt([len(X), 2 * len(X)])
         fitter = AVOSimulatorFitter(
-            normal_simulator_batch, GaussianProposal(mle + 3 * se * np.array([1, -1]), 3 * se),
-            vectorized=True, max_iter=10, batch_size=64, final_batch_size=400, n_critic=2,
-            min_scale=3 * se, polish_simulations=120_000, random_state=seed)
+            Simulator(normal_simulator_batch, vectorized=True),
+            GaussianProposal(mle + 3 * se * np.array([1, -1]), 3 * se, min_scale=3 * se),
+            max_iter=10, batch_size=64, critic=Critic(n_steps=2),
+            refinement=MomentRefinement(polish_simulations=120_000), random_state=seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            unpolished = clone(fitter).set_params(polish_simulations=0).fit(X)
+            unpolished = clone(fitter).set_params(
+                refinement__polish_simulations=0).fit(X)
             polished = fitter.fit(X)
         assert unpolished.polish_shift_ is None
         assert polished.n_simulations_ == unpolished.n_simulations_ + 120_000
@@ -177,30 +181,34 @@ def test_an_auto_polish_tops_a_four_parameter_fit_up_to_its_terms():
     from sktilt.datasets import GK_TRUE_THETA, gk_simulator_batch
 
     X = gk_simulator_batch(np.tile(GK_TRUE_THETA, (1000, 1)), np.random.default_rng(3))
-    fitter = AVOSimulatorFitter(gk_simulator_batch, GaussianProposal(GK_TRUE_THETA, 0.1),
-                                vectorized=True, max_iter=8, batch_size=64,
-                                final_batch_size=64, n_critic=2, random_state=0)
+    fitter = AVOSimulatorFitter(Simulator(gk_simulator_batch, vectorized=True),
+                                GaussianProposal(GK_TRUE_THETA, 0.1), max_iter=8,
+                                batch_size=64, critic=Critic(n_steps=2), random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        unpolished = clone(fitter).set_params(polish_simulations=0).fit(X)
+        unpolished = clone(fitter).set_params(refinement__polish_simulations=0).fit(X)
         polished = fitter.fit(X)
     assert unpolished.n_simulations_ < 5000
     assert polished.polish_shift_ is not None
-    pooled = 2 * 64  # the last quarter's two updates
-    assert polished.n_simulations_ - unpolished.n_simulations_ == 15_000 - pooled
+    updates = [h["n_simulations"] for h in polished.history_]
+    pooled = sum(updates[6:])  # the last quarter's two updates, 1 000 each
+    assert pooled == 2000
+    warm_up, check = 64, len(X)
+    extra = polished.n_simulations_ - sum(updates) - warm_up - check
+    assert extra == 15_000 - pooled
 
 
 def test_a_polished_fit_grows_its_batch_to_a_thousand():
-    # final_batch_size="auto" is n_obs // 10 = 100 here; a polished fit regresses the
+    # the batch grows to n_obs // 10 = 100 here; a polished fit regresses the
     # last quarter's simulations and takes at least 1 000 per update
     X = np.random.default_rng(0).normal(1.0, 2.0, size=(1000, 1))
-    fitter = AVOSimulatorFitter(normal_simulator_batch, GaussianProposal([1.0, 2.0], 0.1),
-                                vectorized=True, max_iter=8, batch_size=64, n_critic=2,
-                                random_state=0)
+    fitter = AVOSimulatorFitter(Simulator(normal_simulator_batch, vectorized=True),
+                                GaussianProposal([1.0, 2.0], 0.1), max_iter=8,
+                                batch_size=64, critic=Critic(n_steps=2), random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         polished = clone(fitter).fit(X)
-        unpolished = fitter.set_params(polish_simulations=0).fit(X)
+        unpolished = fitter.set_params(refinement__polish_simulations=0).fit(X)
     assert polished.history_[-1]["n_simulations"] == 1000
     assert unpolished.history_[-1]["n_simulations"] == 100
 
@@ -210,7 +218,10 @@ def test_a_polished_fit_grows_its_batch_to_a_thousand():
     {"proposal": GaussianProposal([0.0], [1.0]), "gamma": 0.0},
 ])
 def test_a_polish_is_for_point_fits_only(settings):
-    fitter = AVOSimulatorFitter(normal_simulator_batch, vectorized=True, max_iter=2,
-                                polish_simulations=5000, **settings)
-    with pytest.raises(ValueError, match="polish_simulations=5000 polishes a point fit"):
+    fitter = AVOSimulatorFitter(Simulator(normal_simulator_batch, vectorized=True),
+                                max_iter=2,
+                                refinement=MomentRefinement(polish_simulations=5000),
+                                **settings)
+    with pytest.raises(ValueError, match=r"MomentRefinement\(polish_simulations=5000\) "
+                                         "refines a point fit"):
         fitter.fit(np.random.default_rng(0).normal(size=(100, 1)))
