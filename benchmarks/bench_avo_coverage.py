@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 from joblib import Parallel, delayed
 
-from sktilt import AVOSimulatorFitter, GaussianProposal
+from sktilt import AVOSimulatorFitter, GaussianProposal, Simulator
 from sktilt.datasets import (
     GK_TRUE_THETA,
     RESONANCE_CASES,
@@ -84,8 +84,8 @@ def one_fit(name, replicate, settings):
     X, mle, mle_se = make(np.random.default_rng(10_000 + replicate))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = AVOSimulatorFitter(simulator, start, vectorized=True, random_state=replicate,
-                                 **settings).fit(X)
+        fit = AVOSimulatorFitter(Simulator(simulator, vectorized=True), start,
+                                 random_state=replicate, **settings).fit(X)
     theta, se = fit.theta_, fit.standard_errors_
     if name == "poisson":  # fitted on log(lambda): the intervals are in the fitted units
         low, high = np.exp(fit.confidence_intervals(0.95).T)

@@ -43,6 +43,7 @@ from ..simulation import (
     check_simulator_configuration,
     simulate,
 )
+from ._budget import AUTO_BATCH, plan_simulations
 from ._checks import FitQualityWarning, FitVerdict, location_drift, two_sample_tests
 from ._critics import generator_values, run_critic
 from ._gaussian import GaussianProposalModule
@@ -67,12 +68,6 @@ from ._step import (
 # Critic steps before the first proposal update, in units of critic.n_steps: the critic
 # first learns the initial proposal's data.
 _WARM_UP_ROUNDS = 5
-# The batch (see batch_size) grows to at most this many simulations, and in a
-# polished fit to at least the lower one: the polish regresses the last quarter's
-# simulations, which travel with the location. g-and-k with 1 000 observations (12
-# seeds): 128 per update (9 600 pooled, 15 000 with the top-up) left it 1.48 SE RMS off,
-# 67 % of fits within 2 SE; 1 000 per update, 0.76 SE and 100 % (127 000 simulations).
-_AUTO_FINAL_BATCH, _AUTO_FINAL_BATCH_POLISHED = 1500, 1000
 # MomentRefinement(polish_simulations="auto"): at most this many, and none below the minimum.
 _POLISH_MAX_AUTO, _POLISH_MIN_AUTO = 60_000, 2_000
 # The polish pools the simulations of the updates from this fraction of the fit on.
@@ -140,16 +135,22 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         ``"auto"`` or ``None`` sets a fresh ``MomentRefinement()`` first.
     max_iter : int, default=300
         Proposal updates.
-    batch_size : int, default=128
-        Simulations per update while the proposal travels (the first half of the
-        updates); the batch then grows geometrically over the third quarter, with the
-        observations (``n_obs // 10``, between ``batch_size`` and 1 500, and at least
-        1 000 in a polished fit), so that the simulations per update carry about as much
-        information as the data. Also the critic's mini-batch size unless the critic
-        sets its own.
+    batch_size : int or None, default=None
+        Simulations per update. ``None``: 128 while the proposal travels (the first half
+        of the updates), then growing geometrically over the third quarter with the
+        observations (to ``n_obs // 10``, at most 1 500, and at least 1 000 in a
+        polished fit, whose polish regresses the last quarter's simulations). An
+        integer is every update's batch. Also the critic's mini-batch size (128 for
+        ``None``) unless the critic sets its own.
     max_simulations : int or None, default=None
-        Budget of simulations for the whole fit; ``None``: no budget. (Validated and
-        stored; the fit does not read it yet.)
+        Budget of simulations for the whole fit: warm-up, updates, polish and
+        self-check, failed simulations included. The self-check takes at most a tenth,
+        a polished fit keeps 30 % of the rest for its polish, and the updates take what
+        remains: the automatic batch schedule shrinks (its final batch first, then every
+        batch down to 32, then the number of updates); a ``batch_size`` you set is kept
+        and the number of updates shrinks (``n_iter_``). ``None``: the automatic schedule
+        in full, the polish's own needs and a check as large as the observations (up to
+        10 000). A budget with room for fewer than 4 updates raises a ``ValueError``.
     n_jobs : int or None, default=None
         Simulation workers for :class:`joblib.Parallel`; ``None`` defers to
         :func:`joblib.parallel_config` (e.g. a dask backend).
@@ -244,7 +245,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         "critic": [Critic, None],
         "refinement": [MomentRefinement, StrOptions({"auto"}), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "batch_size": [Interval(Integral, 2, None, closed="left"), None],
         "max_simulations": [Interval(Integral, 1, None, closed="left"), None],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -254,7 +255,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
     def __init__(self, simulator: Simulator | Callable[..., ArrayLike], proposal: Proposal,
                  *, gamma: float = 1.0, summary: Any = None, critic: Critic | None = None,
                  refinement: MomentRefinement | Literal["auto"] | None = "auto",
-                 max_iter: int = 300, batch_size: int = 128,
+                 max_iter: int = 300, batch_size: int | None = None,
                  max_simulations: int | None = None, n_jobs: int | None = None,
                  verbose: int = 0, random_state: RandomStateLike = None,
                  **deprecated_params) -> None:
@@ -364,11 +365,11 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
             X = self._validate_observations(X)
             X, X_check = self._split_validation(X, X_val)
             summary = None if self.summary is None else clone(self.summary).fit(X)
-            state = self._initialize(X, summary)
+            state = self._initialize(X, summary, len(X if X_check is None else X_check))
             try:
                 with torch_seeded(state.seed):
                     self._warm_up(state, summary)
-                    for it in range(self.max_iter):
+                    for it in range(state.plan.n_updates):
                         batch = self._simulate_step(state, summary, it=it)
                         entry = {"n_simulations": len(batch.theta),
                                  "n_failed": batch.result.n_failed}
@@ -421,7 +422,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         order = np.random.default_rng(seed).permutation(len(X))
         return X[order[n_check:]], X[order[:n_check]]
 
-    def _initialize(self, X, summary) -> FitState:
+    def _initialize(self, X, summary, n_check: int) -> FitState:
         proposal = clone(self.proposal).build()
         n_params = proposal.n_parameters
         expected = self._simulator_spec().n_parameters
@@ -441,16 +442,20 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         theta_rng, sim_root = np.random.default_rng(root.spawn(1)[0]), root.spawn(1)[0]
         critic_spec, simulator = self._critic_spec(), self._simulator_spec()
         with torch_seeded(seed):
-            critic = critic_spec.build(X_obs, default_batch_size=self.batch_size)
+            critic = critic_spec.build(X_obs, default_batch_size=self.batch_size or AUTO_BATCH)
+        plan = plan_simulations(
+            max_iter=self.max_iter, batch_size=self.batch_size, n_obs=len(X),
+            n_check=min(n_check, MAX_PER_SAMPLE_MARGINAL), polished=self._polishes(),
+            max_simulations=self.max_simulations)
         callbacks = [clone(cb) if hasattr(cb, "get_params") else copy.deepcopy(cb)
                      for cb in (getattr(self.proposal, "callbacks", None) or [])]
         if self.verbose:
-            callbacks.append(EpochProgress(self.max_iter, desc="AVO", across_runs=True))
+            callbacks.append(EpochProgress(plan.n_updates, desc="AVO", across_runs=True))
         lr = getattr(self.proposal, "lr", "auto")
         lr = proposal.default_lr if lr == "auto" else lr
         proposal_net = proposal_net_for(
             proposal, ProposalObjective(getattr(self.proposal, "baseline", "optimal")),
-            lr=lr, n_updates=self.max_iter, callbacks=callbacks)
+            lr=lr, n_updates=plan.n_updates, callbacks=callbacks)
         min_scale = getattr(self.proposal, "min_scale", "auto")
         return FitState(seed, theta_rng, sim_root, torch_generator(seed, critic_spec.device),
                          X_obs, proposal, proposal_net, critic,
@@ -458,8 +463,9 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                                     n_params, X_obs.cpu().numpy()),
                          FailureLog(simulator.max_failure_fraction),
                          max(1, int(round(getattr(self.proposal, "averaging", 0.25)
-                                          * self.max_iter))),
-                         polish=self._polish_samples(proposal, X_obs.cpu().numpy()))
+                                          * plan.n_updates))),
+                         polish=self._polish_samples(proposal, X_obs.cpu().numpy()),
+                         plan=plan)
 
     def _features(self, X, summary) -> torch.Tensor:
         if summary is not None:
@@ -478,13 +484,6 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                         vectorized=spec.vectorized, n_features=self.n_features_in_,
                         on_failure=spec.on_failure, timeout=spec.timeout)
 
-    def _batch_at(self, it: int, n_obs: int, polished: bool) -> int:
-        """Simulations at update ``it`` (see ``batch_size``)."""
-        low = max(self.batch_size, _AUTO_FINAL_BATCH_POLISHED if polished else 0)
-        final = int(np.clip(n_obs // 10, low, _AUTO_FINAL_BATCH))
-        t = np.clip((it - self.max_iter / 2) / (self.max_iter / 4), 0.0, 1.0)
-        return int(round(self.batch_size * (final / self.batch_size) ** t))
-
     def _simulate_step(self, state: FitState, summary, first: bool = False,
                        it: int = 0) -> SimulatedBatch:
         """Simulate a batch from the current proposal; feed the resolution estimate.
@@ -492,7 +491,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         A first batch where every simulation failed is a configuration error, reported
         as such rather than as a failure rate.
         """
-        batch = self._batch_at(it, len(state.X_obs), state.polish is not None)
+        batch = state.plan.warm_up if first else int(state.plan.batches[it])
         thetas, result = draw_and_simulate(
             state.proposal, batch, state.theta_rng, state.sim_root.spawn(1)[0],
             self._simulate,
@@ -508,7 +507,8 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
             z = state.proposal.to_unconstrained(torch.as_tensor(thetas[result.ok]))
         z, simulated = to_numpy(z), features.cpu().numpy()
         state.floor.observe(z, simulated)
-        if state.polish is not None and not first and it >= _POLISH_FROM * self.max_iter:
+        if (state.polish is not None and not first
+                and it >= _POLISH_FROM * state.plan.n_updates):
             state.polish.add(z, simulated)
         return SimulatedBatch(thetas, result, features)
 
@@ -526,18 +526,19 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         previous = state.proposal.log_scale().detach().clone()
         try:
             state.proposal_net.run(1, theta=theta, values=values,
-                                   gamma=annealed_gamma(self.gamma, it, self.max_iter))
+                                   gamma=annealed_gamma(self.gamma, it, state.plan.n_updates))
         except DivergenceError:
             pass  # a degenerate batch (e.g. all-equal critic values): no update
         floor = state.floor.value()
         state.proposal.floor_spread_(floor, previous)
-        fraction = tightening_fraction(it, self.max_iter) if self.gamma > 0 else 0.0
+        fraction = (tightening_fraction(it, state.plan.n_updates) if self.gamma > 0
+                    else 0.0)
         if floor is not None and fraction > 0:
             state.proposal.tighten_toward_(floor, fraction)
         entry = {"scale_floor": floor,
                  "lr": state.proposal_net.history[-1, "batches", -1].get("event_lr", np.nan)}
         refinement = self._refinement_spec()
-        if refinement is not None and refinement.moment_step > 0 and it >= self.max_iter / 2:
+        if refinement is not None and refinement.moment_step > 0 and it >= state.plan.n_updates / 2:
             entry["moment_shift"] = self._moment_step(state)
         return entry
 
@@ -565,7 +566,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
 
     def _record_iteration(self, state: FitState, it: int, entry: dict) -> None:
         proposal = state.proposal
-        if it >= self.max_iter - state.n_averaged:
+        if it >= state.plan.n_updates - state.n_averaged:
             state.averaged = average_iterate(state.averaged, proposal)
         with torch.no_grad():
             entry.update(loc=to_numpy(proposal.loc()), scale=to_numpy(proposal.spread()),
@@ -626,6 +627,11 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         else:
             n = polish_simulations
 
+        room = state.plan.polish_room(state.failures.n_simulations)
+        if room is not None:  # within max_simulations: the first round first
+            n = min(n, room)
+            if move and samples.n_samples + n < _POLISH_MIN_AUTO:
+                n, move = 0, False
         rounds = iter(range(1_000))
 
         def simulate_features(thetas):  # a fresh stream per round
@@ -638,6 +644,8 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
 
         rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(10,)))
         later = max(needed // 2, _POLISH_MIN_AUTO) if move else 0  # re-centred rounds
+        if room is not None:
+            later = min(later, (room - n) // 2)
         with torch.no_grad():
             before = to_numpy(module.loc()).copy()
         state.moments = polish_(module, samples, state.floor.value(), (n, later, later),
@@ -650,7 +658,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         """Two-sample check, location drift and resolution: ``converged_``, warnings."""
         module = self.proposal_._module()
         rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(8,)))
-        n = min(len(X_check), MAX_PER_SAMPLE_MARGINAL)
+        n = min(len(X_check), state.plan.n_check)
         # a point fit reports theta_: its data, not the proposal's smear, must match
         thetas = (np.tile(self.theta_, (n, 1)) if self.gamma > 0
                   else to_numpy(module.sample(n, rng)))

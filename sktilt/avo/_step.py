@@ -167,6 +167,7 @@ class FitState:
     polish: PolishSamples | None = None
     polish_shift: np.ndarray | None = None
     moments: object = None  # the polish's MomentSolution: the standard errors
+    plan: object = None  # the SimulationPlan: batches, check, budget
 
     def final_proposal(self) -> nn.Module:
         """The proposal the fit returns: the averaged iterate once there is one."""

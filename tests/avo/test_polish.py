@@ -183,7 +183,7 @@ def test_an_auto_polish_tops_a_four_parameter_fit_up_to_its_terms():
     X = gk_simulator_batch(np.tile(GK_TRUE_THETA, (1000, 1)), np.random.default_rng(3))
     fitter = AVOSimulatorFitter(Simulator(gk_simulator_batch, vectorized=True),
                                 GaussianProposal(GK_TRUE_THETA, 0.1), max_iter=8,
-                                batch_size=64, critic=Critic(n_steps=2), random_state=0)
+                                critic=Critic(n_steps=2), random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         unpolished = clone(fitter).set_params(refinement__polish_simulations=0).fit(X)
@@ -193,24 +193,27 @@ def test_an_auto_polish_tops_a_four_parameter_fit_up_to_its_terms():
     updates = [h["n_simulations"] for h in polished.history_]
     pooled = sum(updates[6:])  # the last quarter's two updates, 1 000 each
     assert pooled == 2000
-    warm_up, check = 64, len(X)
+    warm_up, check = 128, len(X)
     extra = polished.n_simulations_ - sum(updates) - warm_up - check
     assert extra == 15_000 - pooled
 
 
-def test_a_polished_fit_grows_its_batch_to_a_thousand():
-    # the batch grows to n_obs // 10 = 100 here; a polished fit regresses the
-    # last quarter's simulations and takes at least 1 000 per update
+def test_a_polished_fit_grows_its_batch_to_a_thousand_and_a_set_batch_size_is_kept():
+    # the automatic batch grows to n_obs // 10 (here below its start, 128); a polished
+    # fit regresses the last quarter's simulations and takes at least 1 000 per update;
+    # a batch_size the user sets is every update's
     X = np.random.default_rng(0).normal(1.0, 2.0, size=(1000, 1))
     fitter = AVOSimulatorFitter(Simulator(normal_simulator_batch, vectorized=True),
                                 GaussianProposal([1.0, 2.0], 0.1), max_iter=8,
-                                batch_size=64, critic=Critic(n_steps=2), random_state=0)
+                                critic=Critic(n_steps=2), random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         polished = clone(fitter).fit(X)
+        fixed = clone(fitter).set_params(batch_size=64).fit(X)
         unpolished = fitter.set_params(refinement__polish_simulations=0).fit(X)
     assert polished.history_[-1]["n_simulations"] == 1000
-    assert unpolished.history_[-1]["n_simulations"] == 100
+    assert unpolished.history_[-1]["n_simulations"] == 128
+    assert [h["n_simulations"] for h in fixed.history_] == [64] * 8
 
 
 @pytest.mark.parametrize("settings", [

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sktilt import AVOSimulatorFitter, FlowProposal, GaussianProposal
-from sktilt.avo import FitQualityWarning
+from sktilt import AVOSimulatorFitter, FitQualityWarning, FlowProposal, GaussianProposal, Simulator
 from sktilt.avo._uncertainty import MomentSolution, moment_covariance, parameter_covariance
 from sktilt.datasets import gaussian_location_mle, gaussian_location_simulator_batch
 
@@ -62,9 +61,10 @@ def test_standard_errors_cover_the_truth_over_replicated_data():
         _, mle_se = gaussian_location_mle(X)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = AVOSimulatorFitter(gaussian_location_simulator_batch,
-                                     GaussianProposal([0.0, 0.0], [1.0, 1.0]), max_iter=80,
-                                     vectorized=True, random_state=seed).fit(X)
+            fit = AVOSimulatorFitter(
+                Simulator(gaussian_location_simulator_batch, vectorized=True),
+                GaussianProposal([0.0, 0.0], [1.0, 1.0]), max_iter=80,
+                random_state=seed).fit(X)
         errors.append((fit.theta_ - truth) / fit.standard_errors_)
         ratios.append(fit.standard_errors_ / mle_se)
         intervals = fit.confidence_intervals(0.95)
@@ -87,8 +87,9 @@ def ignores_second(thetas, random_state):
 
 def test_a_parameter_without_effect_gets_an_infinite_interval_and_a_warning():
     X = np.random.default_rng(0).normal(1.0, 1.0, size=(1000, 1))
-    fitter = AVOSimulatorFitter(ignores_second, GaussianProposal([0.5, 0.0], [1.0, 1.0]),
-                                vectorized=True, max_iter=60, random_state=0)
+    fitter = AVOSimulatorFitter(Simulator(ignores_second, vectorized=True),
+                                GaussianProposal([0.5, 0.0], [1.0, 1.0]), max_iter=60,
+                                random_state=0)
     with pytest.warns(FitQualityWarning, match=r"do not identify parameter\(s\) \[1\]"):
         fitter.fit(X)
     assert np.isfinite(fitter.standard_errors_[0]) and np.isinf(fitter.standard_errors_[1])
@@ -99,9 +100,9 @@ def test_a_parameter_without_effect_gets_an_infinite_interval_and_a_warning():
 
 def test_intervals_need_a_point_fit_and_a_valid_level():
     X = np.random.default_rng(0).normal(1.0, 1.0, size=(200, 1))
-    fitter = AVOSimulatorFitter(ignores_second, FlowProposal([0.5, 0.0], [1.0, 1.0]),
-                                gamma=0.0, vectorized=True, max_iter=3, batch_size=32,
-                                random_state=0)
+    fitter = AVOSimulatorFitter(Simulator(ignores_second, vectorized=True),
+                                FlowProposal([0.5, 0.0], [1.0, 1.0]), gamma=0.0, max_iter=3,
+                                batch_size=32, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitter.fit(X)
@@ -126,9 +127,9 @@ def test_the_self_check_simulates_at_theta_for_a_point_fit(gamma):
     X = np.random.default_rng(0).normal(1.0, 1.0, size=(300, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = AVOSimulatorFitter(recording, GaussianProposal([0.5], [1.0]), gamma=gamma,
-                                 vectorized=True, max_iter=4, batch_size=32,
-                                 random_state=0).fit(X)
+        fit = AVOSimulatorFitter(Simulator(recording, vectorized=True),
+                                 GaussianProposal([0.5], [1.0]), gamma=gamma, max_iter=4,
+                                 batch_size=32, random_state=0).fit(X)
     checked = recording.calls[-1]
     assert len(checked) == len(X)
     if gamma > 0:
