@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from .avo import (
         AVOSimulatorFitter,
         Critic,
+        FitConvergenceWarning,
         FitQualityWarning,
         FlowProposal,
         GaussianProposal,
@@ -68,6 +69,7 @@ _LAZY = {
     "config_context": "_config", "get_config": "_config", "set_config": "_config",
     "AVOSimulatorFitter": "avo", "FlowProposal": "avo", "GaussianProposal": "avo",
     "Critic": "avo", "MomentRefinement": "avo", "FitQualityWarning": "avo",
+    "FitConvergenceWarning": "avo",
     "energy_distance": "metrics",
     "VAE": "models", "TorchClassifier": "models", "class_log_probability": "models",
     "SimulationError": "simulation", "SimulationFailureWarning": "simulation",
@@ -109,6 +111,7 @@ __all__ = [
     "ClassLogProbability",
     "Critic",
     "CurveMaximum",
+    "FitConvergenceWarning",
     "FitQualityWarning",
     "GaussianBase",
     "FlowProposal",

@@ -17,7 +17,7 @@ private modules hold one piece each:
 """
 
 from ..simulation import SimulationFailureWarning
-from ._checks import FitQualityWarning, location_drift
+from ._checks import FitConvergenceWarning, FitQualityWarning, location_drift
 from ._critics import PENALTIES, CriticModule, CriticObjective, critic_loss, generator_values
 from ._fitter import AVOSimulatorFitter
 from ._parts import Critic, MomentRefinement
@@ -33,6 +33,7 @@ __all__ = [
     "Critic",
     "CriticModule",
     "CriticObjective",
+    "FitConvergenceWarning",
     "FitQualityWarning",
     "FlowProposal",
     "FlowProposalModule",

@@ -12,18 +12,25 @@
 
 from __future__ import annotations
 
-__all__ = ["FitQualityWarning", "FitVerdict", "location_drift", "two_sample_tests"]
+__all__ = ["FitConvergenceWarning", "FitQualityWarning", "FitVerdict", "location_drift",
+           "two_sample_tests"]
 
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from ..metrics import TwoSampleTest, classifier_test, energy_test, marginal_ks_test
 
 
 class FitQualityWarning(UserWarning):
-    """An AVO fit that did not converge, left a parameter unresolved, or whose simulated
-    data can be told from the observations."""
+    """An AVO fit whose result should not be reported as it is: its simulated data can be
+    told from the observations, or the data do not identify a parameter."""
+
+
+class FitConvergenceWarning(FitQualityWarning, ConvergenceWarning):
+    """An AVO fit that had not settled: its location was still moving, or its polish
+    stopped short (also a scikit-learn :class:`~sklearn.exceptions.ConvergenceWarning`)."""
 
 # Location drift over the last quarter, in final standard deviations, above which a fit
 # is reported as not converged (a settled fit wanders by a fraction of its spread).
@@ -89,6 +96,7 @@ class FitVerdict:
     classifier: TwoSampleTest | None
     drift: np.ndarray
     unresolved: list
+    simulated_from: str = "from the fitted proposal"
 
     @property
     def moving(self) -> list:
@@ -106,15 +114,24 @@ class FitVerdict:
     def converged(self) -> bool:
         return not self.moving and not self.distinguishable
 
+    def warnings(self) -> list[tuple[type[FitQualityWarning], str]]:
+        """``(category, message)`` per kind of problem: a location still moving is a
+        :class:`FitConvergenceWarning`, the other problems one :class:`FitQualityWarning`."""
+        problems = self.problems()
+        moving = [p for p in problems if "still moving" in p]
+        others = [p for p in problems if p not in moving]
+        return ([(FitConvergenceWarning, "AVO fit: " + "; ".join(moving) + ".")] * bool(moving)
+                + [(FitQualityWarning, "AVO fit: " + "; ".join(others) + ".")] * bool(others))
+
     def problems(self) -> list[str]:
         """One sentence per failed check (empty when all passed)."""
         out = []
         if self.unresolved:
             out.append(
-                f"parameter(s) {self.unresolved} showed no effect on the simulated data's "
-                "distribution, so their spread was left as it started (scale_floor_ is "
-                "inf there): the data may not identify them, or the starting proposal is "
-                "too narrow to see their effect")
+                f"the fit's resolution estimate saw no effect of parameter(s) "
+                f"{self.unresolved} on the simulated features, so their spread was left "
+                "as it started (scale_floor_ is inf there): the data may not identify "
+                "them, or the starting proposal is too narrow to see their effect")
         if self.moving:
             out.append(
                 f"the location of parameter(s) {self.moving} was still moving at the end "
@@ -124,6 +141,6 @@ class FitVerdict:
             p = "no valid simulation" if self.two_sample is None else ", ".join(
                 f"{t.method} p-value {t.p_value:.3g}" for t in self.tests)
             out.append(
-                "observations and data simulated from the fitted proposal can be told "
+                f"observations and data simulated {self.simulated_from} can be told "
                 f"apart ({p}): the fit is off, or the simulator cannot reproduce the data")
         return out

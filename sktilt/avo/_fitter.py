@@ -44,7 +44,13 @@ from ..simulation import (
     simulate,
 )
 from ._budget import AUTO_BATCH, plan_simulations
-from ._checks import FitQualityWarning, FitVerdict, location_drift, two_sample_tests
+from ._checks import (
+    FitConvergenceWarning,
+    FitQualityWarning,
+    FitVerdict,
+    location_drift,
+    two_sample_tests,
+)
 from ._critics import generator_values, run_critic
 from ._gaussian import GaussianProposalModule
 from ._polish import PolishSamples, polish_
@@ -676,22 +682,24 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         with torch.no_grad():
             spread = to_numpy(module.spread())
         floor = self.scale_floor_
+        unresolved = [] if floor is None else np.flatnonzero(~np.isfinite(floor)).tolist()
         verdict = FitVerdict(
             self.two_sample_, self.marginal_test_, self.classifier_test_,
             location_drift(np.array([h["loc"] for h in self.history_]), spread),
-            [] if floor is None else np.flatnonzero(~np.isfinite(floor)).tolist())
+            # a point fit's standard errors say which parameters the data do not identify
+            [] if self.standard_errors_ is not None else unresolved,
+            "at theta_" if self.gamma > 0 else "from the fitted proposal")
         self.location_drift_ = verdict.drift
-        self.unresolved_parameters_ = verdict.unresolved
+        self.unresolved_parameters_ = unresolved
         self.converged_ = verdict.converged
-        if verdict.problems():
-            warn_at_caller("AVO fit: " + "; ".join(verdict.problems()) + ".",
-                           FitQualityWarning)
+        for category, message in verdict.warnings():
+            warn_at_caller(message, category)
         if state.moments is not None and state.moments.at_edge:
             self.converged_ = False
             warn_at_caller("AVO fit: the polish's last solve stopped at the edge of the "
                            "region its simulations cover: theta_ is short of where the "
                            "simulated features meet the observed ones; raise max_iter or "
-                           "start closer.", FitQualityWarning)
+                           "start closer.", FitConvergenceWarning)
         if self.standard_errors_ is not None and not np.all(np.isfinite(
                 self.standard_errors_)):
             warn_at_caller(

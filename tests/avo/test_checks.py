@@ -149,7 +149,9 @@ def test_an_unidentified_parameter_is_named():
     X = np.random.default_rng(0).normal(1.0, 1.0, size=(2000, 1))
     fit = AVOSimulatorFitter(_ignores_second, GaussianProposal([0.0, 0.0], [1.0, 1.0]),
                              max_iter=60, random_state=0)
-    with pytest.warns(FitQualityWarning, match=r"parameter\(s\) \[1\] showed no effect"):
+    # a point fit names it through its standard errors (infinite), a population fit
+    # through its resolution estimate
+    with pytest.warns(FitQualityWarning, match=r"do not identify parameter\(s\) \[1\]"):
         fit.fit(X)
     assert fit.unresolved_parameters_ == [1]
     assert np.isinf(fit.scale_floor_[1]) and np.isfinite(fit.scale_floor_[0])
@@ -183,3 +185,27 @@ def test_held_out_check_and_a_good_fit_stays_quiet():
     with pytest.raises(ValueError, match="X has 2 features"):
         AVOSimulatorFitter(_gaussian, GaussianProposal([0.0], [1.0]),
                            max_iter=1).fit(X, X_val=np.zeros((10, 2)))
+
+
+def test_a_location_still_moving_is_a_convergence_warning():
+    # a moving location is scikit-learn's ConvergenceWarning too, exported from sktilt
+    # (filtered like any unconverged estimator's); the other problems stay apart
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sktilt import FitConvergenceWarning
+    from sktilt import FitQualityWarning as TopLevel
+    from sktilt.avo._checks import FitVerdict
+    from sktilt.metrics import TwoSampleTest
+
+    assert issubclass(FitConvergenceWarning, ConvergenceWarning)
+    assert issubclass(FitConvergenceWarning, TopLevel) and TopLevel is FitQualityWarning
+    passed = TwoSampleTest(1.0, 0.5, 500, 500)
+    moving = FitVerdict(passed, passed, None, np.array([2.5, 0.1]), [])
+    [(category, message)] = moving.warnings()
+    assert category is FitConvergenceWarning and "parameter(s) [0]" in message
+    failed = TwoSampleTest(9.0, 1e-6, 500, 500)
+    both = FitVerdict(failed, passed, None, np.array([2.5, 0.1]), [], "at theta_")
+    categories = [c for c, _ in both.warnings()]
+    assert categories == [FitConvergenceWarning, FitQualityWarning]
+    assert "simulated at theta_ can be told apart" in both.warnings()[1][1]
+    assert FitVerdict(passed, passed, None, np.array([0.2, 0.1]), []).warnings() == []
