@@ -8,6 +8,9 @@ Point-estimate problems (defaults apart from the starting proposal), each judged
 the exact MLE on the same data, in MLE standard errors (identifiable combinations):
 
 * ``poisson``  -- the seeds' Poisson rate (20 000 observations);
+* ``peak_<case>`` -- the narrow-peak family :data:`sktilt.datasets.RESONANCE_CASES` (a
+  Breit-Wigner peak over an exponential background, 5 000 observations, exact MLE),
+  started 20-50 % off;
 * ``weinberg`` -- the seeds' Weinberg asymmetry, judged on c(E, G_f) (20 000);
 * ``gauss10``  -- sbibm's 10-D Gaussian linear (1 000 observations);
 * ``gk``       -- ELFI's g-and-k (A, B, g, k), 10 000 observations, MLE by quantile
@@ -45,6 +48,7 @@ from sktilt import (AVOSimulatorFitter, FlowProposal, GaussianProposal, MomentRe
                     Simulator)
 from sktilt.datasets import (
     GK_TRUE_THETA,
+    RESONANCE_CASES,
     SLCP_TRUE_THETA,
     TWO_MOONS_SOURCE_ENTROPY,
     bimodal_source_sample,
@@ -55,6 +59,9 @@ from sktilt.datasets import (
     gk_simulator_batch,
     poisson_mle,
     poisson_simulator_batch,
+    resonance_case,
+    resonance_mle,
+    resonance_simulator_batch,
     slcp_mle,
     slcp_simulator_batch,
     slcp_source_sample,
@@ -64,6 +71,7 @@ from sktilt.datasets import (
     weinberg_c_mle,
     weinberg_simulator_batch,
 )
+from sktilt.metrics import marginal_ks_test
 
 
 def point_cases():
@@ -97,6 +105,15 @@ def point_cases():
     ident = lambda th: np.r_[th[0], th[1], abs(th[2]), abs(th[3]), th[4]]  # noqa: E731
     yield "slcp", slcp_simulator_batch, X, start, ident, m, se
     yield "slcp600", slcp_simulator_batch, X, start, ident, m, se, {"max_iter": 600}
+    # the narrow-peak family (sktilt.datasets.resonance), each started 20-50 % off in
+    # position, width and fraction, with the slope 1 off
+    for i, case in enumerate(RESONANCE_CASES):
+        X, truth = resonance_case(case, np.random.default_rng(500 + i))
+        m, se = resonance_mle(X)
+        start = truth * np.array([0.8, 1.5, 1.4, 1.0]) + np.array([0.0, 0.0, 0.0, 1.0])
+        prop = GaussianProposal(start, np.maximum(np.abs(truth - start), se * 3),
+                                bounds=[(0, 1), (1e-4, 0.5), (1e-3, 0.999), (-20, 20)])
+        yield f"peak_{case}", resonance_simulator_batch, X, prop, lambda th: th, m, se
 
 
 def point_study(names, seeds, moment_step=None, polish_simulations="auto"):
@@ -108,6 +125,7 @@ def point_study(names, seeds, moment_step=None, polish_simulations="auto"):
             settings = {**settings, "refinement": MomentRefinement(
                 0.5 if moment_step is None else moment_step, polish_simulations)}
         zs, sims, conv, t0 = [], [], [], time.perf_counter()
+        ks_fit, ks_mle = [], []  # marginal KS p-values: data at theta_ and at the MLE
         for s in range(seeds):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -116,6 +134,12 @@ def point_study(names, seeds, moment_step=None, polish_simulations="auto"):
             zs.append((ident(f.theta_) - mle) / se)
             sims.append(f.n_simulations_)
             conv.append(f.converged_)
+            if len(f.theta_) == len(mle):  # the MLE is a point of the simulator's
+                rng = np.random.default_rng(1000 + s)
+                n = min(len(X), 10_000)
+                for point, out in ((f.theta_, ks_fit), (mle, ks_mle)):
+                    Y = sim(np.tile(point, (n, 1)), rng)
+                    out.append(marginal_ks_test(X, Y, rng).p_value)
         z = np.array(zs)
         within = np.mean(np.all(np.abs(z) < 2, axis=1))
         print(f"{name:<9} RMS {np.sqrt((z**2).mean()):6.2f} SE  per parameter "
@@ -123,6 +147,10 @@ def point_study(names, seeds, moment_step=None, polish_simulations="auto"):
               f"{within:4.0%}  worst {np.abs(z).max():6.1f}  converged_ {np.mean(conv):4.0%}"
               f"  simulations {int(np.mean(sims))}  {(time.perf_counter() - t0) / seeds:.1f} "
               "s/fit", flush=True)
+        if ks_fit:
+            print(f"{'':<9} data simulated at theta_ pass a KS test (1 %) in "
+                  f"{np.mean(np.array(ks_fit) > 0.01):4.0%} of fits, at the MLE in "
+                  f"{np.mean(np.array(ks_mle) > 0.01):4.0%}", flush=True)
 
 
 def c2st(A, B, seed=0):

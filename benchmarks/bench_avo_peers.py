@@ -1,10 +1,14 @@
 """AVO against rejection ABC and sbi's NLE at the same simulation budget.
 
-Run: ``python benchmarks/bench_avo_peers.py [--seeds 3] [--peers abc,sbi]`` from
-``benchmarks/`` (about 25 minutes for 3 seeds on the three default cases, one thread).
+Run: ``python benchmarks/bench_avo_peers.py [--seeds 3] [--peers abc,sbi]
+[--budgets default,10000,30000,100000]`` from ``benchmarks/`` (about 25 minutes for 3
+seeds on the three default cases at the default budget, one thread).
 
 The budget is AVO's own count of single-observation simulations
-(``AVOSimulatorFitter.n_simulations_``) on each problem of ``bench_avo_accuracy.py``;
+(``AVOSimulatorFitter.n_simulations_``) on each problem of ``bench_avo_accuracy.py``:
+its defaults' (``default``), or ``max_simulations`` set to each of ``--budgets``, the
+accuracy-versus-budget table (AVO also reports how often its 95 % interval holds the
+MLE and the median ratio of its standard errors to the MLE's);
 every method is judged like AVO there, in MLE standard errors, RMS over seeds. Both
 peers draw parameters from AVO's starting proposal (the same prior knowledge):
 
@@ -153,12 +157,66 @@ def rms(z) -> float:
     return float(np.sqrt((z**2).mean()))
 
 
+def compare(name, sim, X, prop, ident, mle, se, budget, peers, seeds, sbi_seeds):
+    """One row of the table: AVO at ``budget`` (``None``: its defaults) and the peers
+    at AVO's count of simulations."""
+    z = {"avo": [], "abc": [], "sbi": []}
+    secs = {"avo": 0.0, "abc": 0.0, "sbi": 0.0}
+    budgets, draws, epochs, held, ratios = [], 0, [], [], []
+    for s in range(seeds):
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f = AVOSimulatorFitter(Simulator(sim, vectorized=True), prop,
+                                   max_simulations=budget, random_state=s).fit(X)
+        secs["avo"] += time.perf_counter() - t0
+        z["avo"].append((ident(f.theta_) - mle) / se)
+        if f.standard_errors_ is not None and len(f.theta_) == len(mle):
+            low, high = f.confidence_intervals(0.95).T
+            held.append((low <= mle) & (mle <= high))
+            ratios.append(f.standard_errors_ / se)
+        budgets.append(f.n_simulations_)
+        if "abc" in peers:
+            t0 = time.perf_counter()
+            theta, draws = rejection_abc(sim, X, prop, f.n_simulations_,
+                                         np.random.default_rng(s))
+            secs["abc"] += time.perf_counter() - t0
+            z["abc"].append((ident(theta) - mle) / se)
+        if "sbi" in peers and s < sbi_seeds:
+            t0 = time.perf_counter()
+            theta, n_epochs = sbi_nle_map(sim, X, prop, f.n_simulations_, s)
+            secs["sbi"] += time.perf_counter() - t0
+            epochs.append(n_epochs)
+            z["sbi"].append((ident(theta) - mle) / se)
+            print(f"  {name} seed {s}: sbi NLE MAP z {np.round(z['sbi'][-1], 2).tolist()}"
+                  f"  ({n_epochs} epochs, {time.perf_counter() - t0:.0f} s); AVO z "
+                  f"{np.round(z['avo'][-1], 2).tolist()}", flush=True)
+    within = np.mean([np.all(np.abs(v) < 2) for v in z["avo"]])
+    line = (f"{name:<8} budget {int(np.mean(budgets)):7d} simulations "
+            f"(max_simulations={budget}) | AVO RMS {rms(z['avo']):6.2f} SE, within 2 SE "
+            f"{within:4.0%}")
+    if held:
+        line += (f", 95 % interval holds the MLE {np.mean(held):4.0%}, SE/MLE SE "
+                 f"{np.median(ratios):.2f}")
+    line += f" ({secs['avo'] / seeds:.0f} s/fit)"
+    if z["abc"]:
+        line += (f" | rejection ABC ({draws} data sets from the starting proposal) RMS "
+                 f"{rms(z['abc']):6.2f} SE ({secs['abc'] / seeds:.0f} s/fit)")
+    if z["sbi"]:
+        line += (f" | sbi NLE MAP ({len(z['sbi'])} seeds, same budget, "
+                 f"{np.mean(epochs):.0f} epochs) RMS {rms(z['sbi']):6.2f} SE "
+                 f"({secs['sbi'] / len(z['sbi']):.0f} s/fit)")
+    print(line, flush=True)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--cases", default="poisson,gauss10,gk")
     parser.add_argument("--peers", default="abc,sbi",
                         help="comma-separated subset of abc,sbi")
+    parser.add_argument("--budgets", default="default",
+                        help="comma-separated max_simulations values, or default")
     parser.add_argument("--sbi-seeds", type=int, default=None,
                         help="seeds for sbi (default: --seeds); sbi is the slow peer")
     args = parser.parse_args()
@@ -173,43 +231,10 @@ if __name__ == "__main__":
         else:
             print(f"sbi {sbi.__version__}", flush=True)
     sbi_seeds = args.seeds if args.sbi_seeds is None else min(args.sbi_seeds, args.seeds)
+    budgets = [None if b == "default" else int(b) for b in args.budgets.split(",")]
     for name, sim, X, prop, ident, mle, se, *_ in point_cases():
         if name not in names:
             continue
-        z = {"avo": [], "abc": [], "sbi": []}
-        secs = {"avo": 0.0, "abc": 0.0, "sbi": 0.0}
-        budgets, draws, epochs = [], 0, []
-        for s in range(args.seeds):
-            t0 = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                f = AVOSimulatorFitter(Simulator(sim, vectorized=True), prop,
-                                       random_state=s).fit(X)
-            secs["avo"] += time.perf_counter() - t0
-            z["avo"].append((ident(f.theta_) - mle) / se)
-            budgets.append(f.n_simulations_)
-            if "abc" in peers:
-                t0 = time.perf_counter()
-                theta, draws = rejection_abc(sim, X, prop, f.n_simulations_,
-                                             np.random.default_rng(s))
-                secs["abc"] += time.perf_counter() - t0
-                z["abc"].append((ident(theta) - mle) / se)
-            if "sbi" in peers and s < sbi_seeds:
-                t0 = time.perf_counter()
-                theta, n_epochs = sbi_nle_map(sim, X, prop, f.n_simulations_, s)
-                secs["sbi"] += time.perf_counter() - t0
-                epochs.append(n_epochs)
-                z["sbi"].append((ident(theta) - mle) / se)
-                print(f"  {name} seed {s}: sbi NLE MAP z {np.round(z['sbi'][-1], 2).tolist()}"
-                      f"  ({n_epochs} epochs, {time.perf_counter() - t0:.0f} s); AVO z "
-                      f"{np.round(z['avo'][-1], 2).tolist()}", flush=True)
-        line = (f"{name:<8} budget {int(np.mean(budgets)):7d} simulations | AVO RMS "
-                f"{rms(z['avo']):6.2f} SE ({secs['avo'] / args.seeds:.0f} s/fit)")
-        if z["abc"]:
-            line += (f" | rejection ABC ({draws} data sets from the starting proposal) RMS "
-                     f"{rms(z['abc']):6.2f} SE ({secs['abc'] / args.seeds:.0f} s/fit)")
-        if z["sbi"]:
-            line += (f" | sbi NLE MAP ({len(z['sbi'])} seeds, same budget, "
-                     f"{np.mean(epochs):.0f} epochs) RMS {rms(z['sbi']):6.2f} SE "
-                     f"({secs['sbi'] / len(z['sbi']):.0f} s/fit)")
-        print(line, flush=True)
+        for budget in budgets:
+            compare(name, sim, X, prop, ident, mle, se, budget, peers, args.seeds,
+                    sbi_seeds)
