@@ -56,9 +56,15 @@ def test_sklearn_base_with_a_constraint():
 
 
 def test_avo_quickstart():
-    out = _run(BLOCKS[2])
-    lam = float(out[-1].strip("[]"))
-    assert lam == pytest.approx(7.0, abs=0.5)
+    # converged_, the rate and its 95 % interval, which holds the MLE (the mean, 7.0x)
+    # and is about as wide as the MLE's (+- 1.96 x 0.059)
+    out = _run(BLOCKS[2])  # whitespace-separated tokens
+    assert out[-4] == "True"
+    lam = float(out[-3].strip("[]"))
+    low, high = (float(v.strip("[]")) for v in out[-2:])
+    assert lam == pytest.approx(7.0, abs=0.2)
+    assert low < lam < high
+    assert 2 * 1.96 * 0.059 * 0.9 < high - low < 2 * 1.96 * 0.059 * 2
 
 
 def test_cluster_script_runs_as_written_on_a_local_cluster():
@@ -66,7 +72,7 @@ def test_cluster_script_runs_as_written_on_a_local_cluster():
     # quickstart's loky workers (one seed per simulation, whatever the backend).
     assert len(CLUSTER) == 1
     assert 'if __name__ == "__main__":' in CLUSTER[0]
-    assert _run(CLUSTER[0])[-1] == _run(BLOCKS[2])[-1]
+    assert _run(CLUSTER[0])[-1] == _run(BLOCKS[2])[-3]
 
 
 def test_shell_commands_work_without_an_activated_environment():
