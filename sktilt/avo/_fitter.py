@@ -217,11 +217,23 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         Parameters whose effect on the data's distribution the resolution estimate
         never saw (``scale_floor_`` infinite): their spread was left as it started.
     converged_ : bool
-        No location drift above 1 and no two-sample test rejects at the 1 %
-        level. Otherwise, and for unresolved parameters, a
-        :class:`~sktilt.avo.FitQualityWarning` says what went wrong. The tests' power
-        grows with the observations they compare: a fit a few standard errors off a
-        large data set can pass.
+        Every check passed: no two-sample test rejects at the 1 % level; no location
+        drift above 1 (unpolished fits: a polish re-anchors the point) and, for a polished
+        fit, a polish that ended inside its window; and for a point fit every parameter
+        identified (finite ``standard_errors_``). Otherwise a
+        :class:`~sktilt.FitQualityWarning` (:class:`~sktilt.FitConvergenceWarning` for
+        a fit still moving) says what went wrong. The tests' power grows with the
+        observations they compare: a fit a few standard errors off a large data set
+        can pass.
+    standard_errors_ : ndarray of shape (n_params,) or None
+        Standard errors of ``theta_`` (parameters' units) for a point fit: the
+        efficient method-of-simulated-moments sandwich of the polish's feature model,
+        simulation noise included (user guide, "Standard errors"); ``inf`` for a
+        parameter the data do not identify. ``None`` for a population fit
+        (``gamma <= 0``) or a :class:`~sktilt.FlowProposal`.
+    covariance_ : ndarray of shape (n_params, n_params) or None
+        Their covariance (``inf`` on the diagonal and NaN beside it for unidentified
+        parameters).
     n_iter_ : int
     n_simulations_ : int
         Simulations run, failed ones and the check's included.
@@ -683,13 +695,17 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
             spread = to_numpy(module.spread())
         floor = self.scale_floor_
         unresolved = [] if floor is None else np.flatnonzero(~np.isfinite(floor)).tolist()
+        self.location_drift_ = location_drift(np.array([h["loc"] for h in self.history_]),
+                                              spread)
         verdict = FitVerdict(
             self.two_sample_, self.marginal_test_, self.classifier_test_,
-            location_drift(np.array([h["loc"] for h in self.history_]), spread),
+            # a polish re-anchors the point where the features meet the data: travel in
+            # the last quarter is its work, and a polish cut short is checked instead
+            self.location_drift_ if state.polish_shift is None
+            else np.zeros_like(self.location_drift_),
             # a point fit's standard errors say which parameters the data do not identify
             [] if self.standard_errors_ is not None else unresolved,
             "at theta_" if self.gamma > 0 else "from the fitted proposal")
-        self.location_drift_ = verdict.drift
         self.unresolved_parameters_ = unresolved
         self.converged_ = verdict.converged
         for category, message in verdict.warnings():
@@ -702,6 +718,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                            "start closer.", FitConvergenceWarning)
         if self.standard_errors_ is not None and not np.all(np.isfinite(
                 self.standard_errors_)):
+            self.converged_ = False
             warn_at_caller(
                 "AVO fit: the observations do not identify parameter(s) "
                 f"{np.flatnonzero(~np.isfinite(self.standard_errors_)).tolist()} near "

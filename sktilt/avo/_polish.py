@@ -229,9 +229,10 @@ class PolishSamples:
         model = LocalFeatureModel.fit(u[near], F[near])
         v = moment_location(model, self.target, self.n_obs)[0] if move else np.zeros(k)
         c = model.mean_noise(v)
-        E, variances = moment_covariance(model.evidence_slopes(v), model.S_inv,
-                                         self.n_obs, c)
-        return MomentSolution(window @ v, window @ E, variances, 1.0 + self.n_obs * c,
+        cov, unidentified = moment_covariance(model.jacobian(v), model.S_inv,
+                                              model.slope_noise(v), self.n_obs, c)
+        return MomentSolution(window @ v, window @ cov @ window.T, unidentified,
+                              1.0 + self.n_obs * c,
                               at_edge=bool(np.linalg.norm(v) > 0.99 * _MAX_RADIUS))
 
 

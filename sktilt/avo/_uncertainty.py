@@ -12,13 +12,14 @@ for the design row ``d(v)``). With the optimal weight ``S^-1`` the sandwich coll
 the method of simulated moments' variance with its simulation-noise factor
 ``1 + n_obs c(v)`` (Gourieroux & Monfort, 1996; Gallant & Tauchen, 1996). The slopes are
 those the solve uses, shrunk by their evidence, so that noise does not pass for
-information. A direction whose standard error exceeds the window the model was fitted in
-is not identified there: the parameters that load on it get an infinite variance.
+information. A parameter whose slopes show no evidence, or whose standard error exceeds
+the window the model was fitted in, is not identified there: its variance is infinite.
 """
 
 from __future__ import annotations
 
-__all__ = ["MomentSolution", "moment_covariance", "parameter_covariance"]
+__all__ = ["MomentSolution", "evidence_threshold", "moment_covariance",
+           "parameter_covariance"]
 
 from dataclasses import dataclass
 
@@ -30,61 +31,71 @@ from .._utils import to_numpy
 # A direction counts as identified while its standard error stays inside the window the
 # local model was fitted in (in window standard deviations, as ``_polish._MAX_RADIUS``).
 _MAX_IDENTIFIED_SE = 2.5
-# A parameter loads on an unidentified direction when that direction carries at least
-# this fraction of its (unit-normalised) coefficients.
-_LOADING = 0.1
 
 
 @dataclass
 class MomentSolution:
     """Where the moment solve put the location, and how precisely.
 
-    ``shift`` moves the location (units of the unconstrained ``z``); ``directions``
-    (k, k) holds the eigen-directions of the precision in ``z`` units (columns) and
-    ``variances`` (k,) their variances (``inf`` where not identified);
-    ``simulation_factor`` is ``1 + n_obs c(v)``.
+    ``shift`` moves the location and ``covariance`` (k, k) is the solution's, both in
+    units of the unconstrained ``z``; ``unidentified`` (k,) marks the coordinates the
+    data do not pin there; ``simulation_factor`` is ``1 + n_obs c(v)``.
     """
 
     shift: np.ndarray
-    directions: np.ndarray
-    variances: np.ndarray
+    covariance: np.ndarray
+    unidentified: np.ndarray
     simulation_factor: float
     at_edge: bool = False  # the solve stopped at the window's edge: the answer lies beyond
 
 
-def moment_covariance(J: np.ndarray, S_inv: np.ndarray, n_obs: int, c: float,
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Eigen-directions (k, k) and variances (k,) of the solution in window units.
+def evidence_threshold(n_features: int) -> float:
+    """The signal-to-noise ``lambda`` of slopes that pure noise stays below: three
+    standard deviations of ``chi^2_p / p`` above 1, for ``p`` features."""
+    return 1.0 + 3.0 * np.sqrt(2.0 / n_features)
 
-    ``J`` (k, p) are the slopes, ``S_inv`` (p, p) the inverse feature covariance and
-    ``c`` the simulation noise of the fitted mean (see the module docstring).
+
+def moment_covariance(J: np.ndarray, S_inv: np.ndarray, noise: np.ndarray, n_obs: int,
+                      c: float) -> tuple[np.ndarray, np.ndarray]:
+    """Covariance (k, k) of the solution in window units, and the coordinates (k,) it
+    does not identify.
+
+    ``J`` (k, p) are the fitted slopes, ``S_inv`` (p, p) the inverse feature covariance,
+    ``noise`` (k, k) what the slopes' estimation noise adds to ``J S^-1 J^T`` on average
+    and ``c`` the simulation noise of the fitted mean (see the module docstring). In the
+    directions of ``J S^-1 J^T v = lambda noise v`` (``v^T noise v = 1``) the slopes
+    shrunk by their evidence (:func:`~._resolution.shrink_slopes`) carry the information
+    ``lambda - 1``, so the variance along ``v`` is ``(1 / n_obs + c) / (lambda - 1)``;
+    a direction without evidence (``lambda`` below :func:`evidence_threshold`) gets
+    the variance it would have at the threshold, a lower bound. A coordinate is not
+    identified when its own slopes show no evidence (the others held fixed) or its
+    standard error exceeds the window.
     """
+    from scipy.linalg import eigh
+
     A = J @ S_inv @ J.T
-    values, E = np.linalg.eigh((A + A.T) / 2)
-    information = values / (1.0 / n_obs + c)
-    with np.errstate(divide="ignore"):
-        variances = np.where(information > 0, 1.0 / np.maximum(information, 1e-300), np.inf)
-    variances[variances > _MAX_IDENTIFIED_SE**2] = np.inf
-    return E, variances
+    threshold = evidence_threshold(S_inv.shape[0])
+    values, V = eigh(A, noise)
+    information = np.maximum(values, threshold) - 1.0
+    cov = (V / information) @ V.T * (1.0 / n_obs + c)
+    own = np.diag(A) / np.maximum(np.diag(noise), 1e-300)
+    unidentified = (own < threshold) | (np.diag(cov) > _MAX_IDENTIFIED_SE**2)
+    return cov, unidentified
 
 
 def parameter_covariance(solution: MomentSolution, module) -> np.ndarray:
     """Covariance (n_params, n_params) of the fitted parameters, in their own units.
 
     The delta method through ``module.transform`` at its location (the box bijection of
-    a bounded :class:`~sktilt.avo.GaussianProposal`). Parameters that load on an
-    unidentified direction get an infinite variance and NaN covariances.
+    a bounded :class:`~sktilt.avo.GaussianProposal`). Unidentified parameters get an
+    infinite variance and NaN covariances.
     """
     with torch.no_grad():
         z = module.loc().detach().clone()
     G = to_numpy(torch.autograd.functional.jacobian(module.transform, z))  # (k, k)
-    B = G @ solution.directions  # columns: the directions in parameter units
-    finite = np.isfinite(solution.variances)
-    cov = (B[:, finite] * solution.variances[finite]) @ B[:, finite].T
-    norms = np.linalg.norm(B, axis=1, keepdims=True)
-    loading = np.abs(B) / np.where(norms > 0, norms, 1.0)
-    unidentified = np.any(loading[:, ~finite] >= _LOADING, axis=1)
-    cov[unidentified, :] = np.nan
-    cov[:, unidentified] = np.nan
-    cov[unidentified, unidentified] = np.inf
+    cov = G @ solution.covariance @ G.T
+    bad = solution.unidentified
+    cov[bad, :] = np.nan
+    cov[:, bad] = np.nan
+    cov[bad, bad] = np.inf
     return cov

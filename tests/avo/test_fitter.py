@@ -96,8 +96,8 @@ def test_poisson_rate_is_recovered():
     # + the two-sample check's simulations; the polish needs no more (the last quarter's
     # 112 500 exceed max(3 terms, 0.3 x 17 features) n_obs = 102 000)
     per_update = [h["n_simulations"] for h in fitter.history_]
-    assert per_update[0] == fitter.batch_size and per_update[-1] == 1500
-    assert fitter.n_simulations_ == fitter.batch_size + sum(per_update) + 10_000 <= 200_000
+    assert per_update[0] == 128 and per_update[-1] == 1500  # the automatic schedule
+    assert fitter.n_simulations_ == 128 + sum(per_update) + 10_000 <= 200_000
     assert fitter.converged_ and fitter.two_sample_.p_value > 0.01
     assert fitter.n_iter_ == len(fitter.history_) == fitter.max_iter
 
