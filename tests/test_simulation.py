@@ -401,7 +401,8 @@ def test_a_simulation_does_not_outlive_a_killed_caller(tmp_path):
     """)
     caller = subprocess.Popen([sys.executable, "-c", script])
     try:
-        assert _eventually(pid_file.exists, 120)
+        # the worker creates the file before it writes its pid: wait for the pid
+        assert _eventually(lambda: pid_file.exists() and pid_file.read_text().strip(), 120)
         child = int(pid_file.read_text())
         assert _running(child)
         caller.kill()  # SIGKILL: no finally, no atexit in the caller

@@ -276,7 +276,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                  max_iter: int = 300, batch_size: int | None = None,
                  max_simulations: int | None = None, n_jobs: int | None = None,
                  verbose: int = 0, random_state: RandomStateLike = None,
-                 **deprecated_params) -> None:
+                 **deprecated_params: Any) -> None:
         self.simulator = simulator
         self.proposal = proposal
         self.gamma = gamma
