@@ -22,10 +22,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
-from scipy.stats import norm
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from .._config import torch_threads
 from .._persistence import VersionedStateMixin
@@ -56,7 +55,7 @@ from ._gaussian import GaussianProposalModule
 from ._polish import PolishSamples, polish_
 from ._old_keywords import OLD_KEYWORDS, UNSET, translate
 from ._parts import Critic, MomentRefinement
-from ._proposals import GaussianProposal, Proposal, parse_bounds
+from ._proposals import GaussianProposal, Proposal
 from ._resolution import ScaleFloor
 from ._uncertainty import parameter_covariance
 from ._simulated import SimulatedModelMixin
@@ -725,37 +724,3 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                 "theta_ (their simulated features did not move beyond noise): their "
                 "standard errors are infinite and theta_ there is not an estimate.",
                 FitQualityWarning)
-
-    def confidence_intervals(self, level: float = 0.95) -> np.ndarray:
-        """Wald confidence intervals ``theta_ -+ z standard_errors_``.
-
-        Parameters
-        ----------
-        level : float in (0, 1), default=0.95
-            Coverage probability of each (marginal) interval.
-
-        Returns
-        -------
-        intervals : ndarray of shape (n_params, 2)
-            Lower and upper ends in the parameters' own units, clipped to the
-            proposal's bounds; ``(-inf, inf)`` within the bounds for a parameter the
-            data do not identify.
-        """
-        check_is_fitted(self, "theta_")
-        if not isinstance(level, Real) or not 0 < level < 1:
-            raise ValueError(f"level must be a float in (0, 1), got {level!r}.")
-        if self.standard_errors_ is None:
-            raise ValueError(
-                "confidence_intervals needs a point fit: gamma > 0 and a "
-                f"GaussianProposal (got gamma={self.gamma}, "
-                f"{type(self.proposal).__name__}); a population fit's answer is the "
-                "distribution proposal_, not a point.")
-        half = norm.ppf(0.5 + level / 2) * self.standard_errors_
-        intervals = np.stack([self.theta_ - half, self.theta_ + half], axis=1)
-        with np.errstate(invalid="ignore"):
-            intervals[~np.isfinite(half)] = [-np.inf, np.inf]
-        bounds = getattr(self.proposal_, "bounds", None)
-        if bounds is not None:
-            limits = np.array(parse_bounds(bounds, len(self.theta_)), dtype=float)
-            intervals = np.clip(intervals, limits[:, :1], limits[:, 1:])
-        return intervals

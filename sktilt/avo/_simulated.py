@@ -2,20 +2,25 @@
 
 :class:`SimulatedModelMixin` is written against the fitted attributes of
 :class:`~sktilt.AVOSimulatorFitter` (``proposal_``, ``n_features_in_``, the simulator
-settings, ``_simulator_spec()``) and holds what a user does with the fit once it is done.
+settings, ``_simulator_spec()``, ``standard_errors_``) and holds what a user does with the
+fit once it is done.
 """
 
 from __future__ import annotations
 
 __all__ = ["SimulatedModelMixin"]
 
+from numbers import Real
+
 import numpy as np
+from scipy.stats import norm
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._random import resolve_seed
 from .._utils import check_n_samples, warn_at_caller
 from ..metrics import energy_distance
 from ..simulation import SimulationFailureWarning, simulate
+from ._proposals import parse_bounds
 
 # score() compares with this many simulations and at most this many observations.
 _SCORE_SIMULATIONS, _SCORE_MAX_OBSERVATIONS = 2000, 5000
@@ -103,3 +108,37 @@ class SimulatedModelMixin:
             return -np.inf
         mean, scale = self._obs_mean, self._obs_scale
         return -energy_distance((X - mean) / scale, (Y - mean) / scale)
+
+    def confidence_intervals(self, level: float = 0.95) -> np.ndarray:
+        """Wald confidence intervals ``theta_ -+ z standard_errors_``.
+
+        Parameters
+        ----------
+        level : float in (0, 1), default=0.95
+            Coverage probability of each (marginal) interval.
+
+        Returns
+        -------
+        intervals : ndarray of shape (n_params, 2)
+            Lower and upper ends in the parameters' own units, clipped to the
+            proposal's bounds; ``(-inf, inf)`` within the bounds for a parameter the
+            data do not identify.
+        """
+        check_is_fitted(self, "theta_")
+        if not isinstance(level, Real) or not 0 < level < 1:
+            raise ValueError(f"level must be a float in (0, 1), got {level!r}.")
+        if self.standard_errors_ is None:
+            raise ValueError(
+                "confidence_intervals needs a point fit: gamma > 0 and a "
+                f"GaussianProposal (got gamma={self.gamma}, "
+                f"{type(self.proposal).__name__}); a population fit's answer is the "
+                "distribution proposal_, not a point.")
+        half = norm.ppf(0.5 + level / 2) * self.standard_errors_
+        intervals = np.stack([self.theta_ - half, self.theta_ + half], axis=1)
+        with np.errstate(invalid="ignore"):
+            intervals[~np.isfinite(half)] = [-np.inf, np.inf]
+        bounds = getattr(self.proposal_, "bounds", None)
+        if bounds is not None:
+            limits = np.array(parse_bounds(bounds, len(self.theta_)), dtype=float)
+            intervals = np.clip(intervals, limits[:, :1], limits[:, 1:])
+        return intervals
