@@ -230,8 +230,8 @@ class PolishSamples:
         v = moment_location(model, self.target, self.n_obs)[0] if move else np.zeros(k)
         c = model.mean_noise(v)
         cov, unidentified = moment_covariance(model.jacobian(v), model.S_inv,
-                                              model.slope_noise(v), self.n_obs, c)
-        return MomentSolution(window @ v, window @ cov @ window.T, unidentified,
+                                              model.slope_noise(v), self.n_obs, c, window)
+        return MomentSolution(window @ v, cov, unidentified,
                               1.0 + self.n_obs * c,
                               at_edge=bool(np.linalg.norm(v) > 0.99 * _MAX_RADIUS))
 

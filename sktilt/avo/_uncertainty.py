@@ -56,30 +56,36 @@ def evidence_threshold(n_features: int) -> float:
 
 
 def moment_covariance(J: np.ndarray, S_inv: np.ndarray, noise: np.ndarray, n_obs: int,
-                      c: float) -> tuple[np.ndarray, np.ndarray]:
-    """Covariance (k, k) of the solution in window units, and the coordinates (k,) it
-    does not identify.
+                      c: float, window: np.ndarray | None = None,
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Covariance (k, k) of the solution, and the coordinates (k,) it does not identify.
 
-    ``J`` (k, p) are the fitted slopes, ``S_inv`` (p, p) the inverse feature covariance,
-    ``noise`` (k, k) what the slopes' estimation noise adds to ``J S^-1 J^T`` on average
-    and ``c`` the simulation noise of the fitted mean (see the module docstring). In the
-    directions of ``J S^-1 J^T v = lambda noise v`` (``v^T noise v = 1``) the slopes
-    shrunk by their evidence (:func:`~._resolution.shrink_slopes`) carry the information
-    ``lambda - 1``, so the variance along ``v`` is ``(1 / n_obs + c) / (lambda - 1)``;
-    a direction without evidence (``lambda`` below :func:`evidence_threshold`) gets
-    the variance it would have at the threshold, a lower bound. A coordinate is not
+    ``J`` (k, p) are the slopes fitted in window units ``u``, ``S_inv`` (p, p) the
+    inverse feature covariance, ``noise`` (k, k) what the slopes' estimation noise adds
+    to ``J S^-1 J^T`` on average and ``c`` the simulation noise of the fitted mean (see
+    the module docstring). In the directions of ``J S^-1 J^T v = lambda noise v``
+    (``v^T noise v = 1``) the slopes shrunk by their evidence
+    (:func:`~._resolution.shrink_slopes`) carry the information ``lambda - 1``, so the
+    variance along ``v`` is ``(1 / n_obs + c) / (lambda - 1)``; a direction without
+    evidence (``lambda`` below :func:`evidence_threshold`) gets the variance it would
+    have at the threshold, a lower bound. The result is in the coordinates
+    ``z = centre + window u`` (``window=None``: ``u`` itself), where a coordinate is not
     identified when its own slopes show no evidence (the others held fixed) or its
     standard error exceeds the window.
     """
     from scipy.linalg import eigh
 
+    W = np.eye(len(J)) if window is None else np.asarray(window, dtype=float)
     A = J @ S_inv @ J.T
     threshold = evidence_threshold(S_inv.shape[0])
     values, V = eigh(A, noise)
     information = np.maximum(values, threshold) - 1.0
-    cov = (V / information) @ V.T * (1.0 / n_obs + c)
-    own = np.diag(A) / np.maximum(np.diag(noise), 1e-300)
-    unidentified = (own < threshold) | (np.diag(cov) > _MAX_IDENTIFIED_SE**2)
+    cov = W @ ((V / information) @ V.T) @ W.T * (1.0 / n_obs + c)
+    W_inv = np.linalg.inv(W)  # slopes per unit of z: W^-T J
+    own = (np.diag(W_inv.T @ A @ W_inv)
+           / np.maximum(np.diag(W_inv.T @ noise @ W_inv), 1e-300))
+    unidentified = (own < threshold) | (np.diag(cov) > _MAX_IDENTIFIED_SE**2
+                                        * np.diag(W @ W.T))
     return cov, unidentified
 
 

@@ -140,3 +140,18 @@ def test_the_self_check_simulates_at_theta_for_a_point_fit(gamma):
         np.testing.assert_array_equal(checked, np.tile(fit.theta_, (len(X), 1)))
     else:
         assert checked.std() > 0.1
+
+
+def test_identification_is_judged_per_parameter_whatever_the_window():
+    # the same simulator seen through a diagonal and through a rotated (full) window:
+    # the covariance in z and the unidentified parameter are the same
+    J_z = np.array([[2.0, 1.0, 0.5], [0.0, 0.0, 0.0]])  # z_1 has no effect
+    S_inv = np.eye(3)
+    noise_z = 1e-3 * np.eye(2)
+    results = []
+    for W in (np.diag([0.5, 2.0]), np.linalg.cholesky(np.array([[1.0, 0.9], [0.9, 1.0]]))):
+        J_u = W.T @ J_z  # d m / d u = W^T d m / d z
+        noise_u = W.T @ noise_z @ W
+        results.append(moment_covariance(J_u, S_inv, noise_u, 1000, 0.0, W))
+        np.testing.assert_array_equal(results[-1][1], [False, True])
+    np.testing.assert_allclose(results[0][0][0, 0], results[1][0][0, 0], rtol=1e-6)
