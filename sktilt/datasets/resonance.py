@@ -420,14 +420,10 @@ def resonance_mle(X: ArrayLike,
             best = res
     theta = _to_theta(best.x)
     H = _hessian(theta, x)
-    se = np.full(4, np.nan)
-    if np.all(np.isfinite(H)):
-        try:
-            np.linalg.cholesky(H)
-            se = np.sqrt(np.diag(np.linalg.inv(H)))
-        except np.linalg.LinAlgError:
-            pass
-    return theta, se
+    # NaN standard errors where the observed information is not positive definite
+    if not (np.all(np.isfinite(H)) and np.linalg.eigvalsh((H + H.T) / 2).min() > 0):
+        return theta, np.full(4, np.nan)
+    return theta, np.sqrt(np.diag(np.linalg.inv(H)))
 
 
 def resonance_case(name: str,
