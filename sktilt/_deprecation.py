@@ -1,19 +1,56 @@
-"""Old module paths kept for one release: their names resolve, with a DeprecationWarning.
+"""Old names kept for one release: they still work, with a warning that names the new one.
 
-sktilt 0.2 moved the flat modules into the ``tilt``, ``avo`` and ``models`` subpackages
-(the way zuko's ``flows/core.py`` keeps its old path). Each old module is a stub whose
-module-level ``__getattr__`` (PEP 562) comes from :func:`moved`.
+* Module paths. sktilt 0.2 moved the flat modules into the ``tilt``, ``avo`` and
+  ``models`` subpackages (the way zuko's ``flows/core.py`` keeps its old path). Each old
+  module is a stub whose module-level ``__getattr__`` (PEP 562) comes from :func:`moved`.
+* Constructor parameters. A renamed parameter keeps its old name in the signature with
+  the default :data:`DEPRECATED` (scikit-learn's way, so ``get_params``, ``clone`` and
+  grid searches keep working); ``fit`` reads the value through :func:`renamed`, which
+  takes an old name that was set, with a ``FutureWarning``.
 """
 
 from __future__ import annotations
 
-__all__ = ["moved"]
+__all__ = ["DEPRECATED", "REMOVED_IN", "moved", "renamed"]
 
 import importlib
+import inspect
 import warnings
 
 #: The release in which the old paths go away.
 REMOVED_IN = "0.3"
+
+#: The default of a renamed parameter's old name: "not set".
+DEPRECATED = "deprecated"
+
+
+def renamed(estimator, new: str, old: str):
+    """The value of ``estimator``'s parameter ``new``, or of its old name ``old`` if set.
+
+    An old name that was set wins (a user's script that sets it keeps its meaning) and
+    warns with a ``FutureWarning`` that names the new spelling; setting both is an error.
+    """
+    from ._utils import warn_at_caller
+
+    value = getattr(estimator, old)
+    if isinstance(value, str) and value == DEPRECATED:
+        return getattr(estimator, new)
+    owner = type(estimator).__name__
+    default = inspect.signature(type(estimator)).parameters[new].default
+    current = getattr(estimator, new)
+    if not _same(current, default):
+        raise ValueError(f"{owner} got both {new}={current!r} and its deprecated old "
+                         f"name {old}={value!r}; set only {new}.")
+    warn_at_caller(f"{owner}({old}=...) is deprecated and will be removed in sktilt "
+                   f"{REMOVED_IN}; use {new}={value!r} instead.", FutureWarning)
+    return value
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b) or (isinstance(a, (list, tuple)) and tuple(a) == tuple(b))
+    except (TypeError, ValueError):
+        return a is b
 
 
 def moved(old: str, names: dict[str, str], removed: dict[str, str] | None = None):
