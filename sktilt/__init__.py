@@ -14,7 +14,7 @@ classifiers, :mod:`sktilt.datasets` data and benchmark simulators.
 :func:`set_config` sets how many torch threads the fits use (one by default).
 """
 
-__version__ = "0.2.0.dev0"
+__version__ = "0.2.0"
 
 from typing import TYPE_CHECKING
 
