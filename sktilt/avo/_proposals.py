@@ -142,8 +142,9 @@ class Proposal(BaseEstimator, metaclass=ABCMeta):
         n_samples : int
         random_state : int, None or numpy Generator
         antithetic : bool, default=False
-            Mirrored draws: the second half of the rows mirrors the first through the
-            location (``n_samples`` must be even); each row is still a draw of ``q``.
+            Mirrored draws: the second half of the rows uses the first half's standard
+            normal noise negated (``n_samples`` must be even); each row is still a draw
+            of ``q``.
         """
         rng = (random_state if isinstance(random_state, np.random.Generator)
                else np.random.default_rng(random_state))
