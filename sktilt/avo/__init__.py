@@ -17,6 +17,8 @@ public names are the estimator, the specs of its parts (proposals, :class:`Criti
 * ``_simulated`` -- the methods of a fitted model; ``_fitter`` -- the estimator.
 """
 
+import typing as _typing
+
 from .._deprecation import made_private as _made_private
 from ..simulation import SimulationFailureWarning
 from ._checks import FitConvergenceWarning, FitQualityWarning
@@ -38,20 +40,22 @@ __all__ = [
 ]
 
 # Internals that were exported here until 0.2: they resolve, with a DeprecationWarning,
-# until sktilt 0.3 (see sktilt._deprecation.made_private).
-__getattr__, __dir__ = _made_private(__name__, {
-    "PENALTIES": f"{__name__}._critics",
-    "CriticModule": f"{__name__}._critics",
-    "CriticObjective": f"{__name__}._critics",
-    "critic_loss": f"{__name__}._critics",
-    "generator_values": f"{__name__}._critics",
-    "FlowProposalModule": f"{__name__}._flow",
-    "GaussianProposalModule": f"{__name__}._gaussian",
-    "box_transform": f"{__name__}._gaussian",
-    "ParameterResolution": f"{__name__}._resolution",
-    "ScaleFloor": f"{__name__}._resolution",
-    "ProposalObjective": f"{__name__}._step",
-    "annealed_gamma": f"{__name__}._step",
-    "polynomial_average": f"{__name__}._step",
-    "location_drift": f"{__name__}._checks",
-}, __all__)
+# until sktilt 0.3 (see sktilt._deprecation.made_private). Type checkers do not see
+# the hook, so that they flag the old spellings and typos.
+if not _typing.TYPE_CHECKING:
+    __getattr__, __dir__ = _made_private(__name__, {
+        "PENALTIES": f"{__name__}._critics",
+        "CriticModule": f"{__name__}._critics",
+        "CriticObjective": f"{__name__}._critics",
+        "critic_loss": f"{__name__}._critics",
+        "generator_values": f"{__name__}._critics",
+        "FlowProposalModule": f"{__name__}._flow",
+        "GaussianProposalModule": f"{__name__}._gaussian",
+        "box_transform": f"{__name__}._gaussian",
+        "ParameterResolution": f"{__name__}._resolution",
+        "ScaleFloor": f"{__name__}._resolution",
+        "ProposalObjective": f"{__name__}._step",
+        "annealed_gamma": f"{__name__}._step",
+        "polynomial_average": f"{__name__}._step",
+        "location_drift": f"{__name__}._checks",
+    }, __all__)

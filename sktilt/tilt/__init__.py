@@ -22,6 +22,8 @@ private modules hold one piece each:
   discriminators at beta = 1 (BTGM Sec. 4.4).
 """
 
+import typing as _typing
+
 from .._deprecation import made_private as _made_private
 from ._bases import Base, GaussianBase, LatentSampler
 from ._beta_search import quantile_budget
@@ -62,24 +64,26 @@ __all__ = [
 ]
 
 # Internals that were exported here until 0.2: they resolve, with a DeprecationWarning,
-# until sktilt 0.3 (see sktilt._deprecation.made_private).
-__getattr__, __dir__ = _made_private(__name__, {
-    "as_base": f"{__name__}._bases",
-    "BetaController": f"{__name__}._beta_search",
-    "evaluate_criterion": f"{__name__}._criteria",
-    "FLOWS": f"{__name__}._flows",
-    "CouplingLayer": f"{__name__}._flows",
-    "TiltFlow": f"{__name__}._flows",
-    "build_flow": f"{__name__}._flows",
-    "ConditionedFlow": f"{__name__}._path",
-    "importance_tail_probability": f"{__name__}._rare_events",
-    "sir_indices": f"{__name__}._rare_events",
-    "sir_tail_sample": f"{__name__}._rare_events",
-    "importance_diagnostics": f"{__name__}._reference",
-    "pareto_front": f"{__name__}._reference",
-    "pareto_k": f"{__name__}._reference",
-    "reference_beta": f"{__name__}._reference",
-    "resolvable_beta": f"{__name__}._reference",
-    "tilted_moments": f"{__name__}._reference",
-    "MixtureBase": f"{__name__}._sklearn_bases",
-}, __all__)
+# until sktilt 0.3 (see sktilt._deprecation.made_private). Type checkers do not see
+# the hook, so that they flag the old spellings and typos.
+if not _typing.TYPE_CHECKING:
+    __getattr__, __dir__ = _made_private(__name__, {
+        "as_base": f"{__name__}._bases",
+        "BetaController": f"{__name__}._beta_search",
+        "evaluate_criterion": f"{__name__}._criteria",
+        "FLOWS": f"{__name__}._flows",
+        "CouplingLayer": f"{__name__}._flows",
+        "TiltFlow": f"{__name__}._flows",
+        "build_flow": f"{__name__}._flows",
+        "ConditionedFlow": f"{__name__}._path",
+        "importance_tail_probability": f"{__name__}._rare_events",
+        "sir_indices": f"{__name__}._rare_events",
+        "sir_tail_sample": f"{__name__}._rare_events",
+        "importance_diagnostics": f"{__name__}._reference",
+        "pareto_front": f"{__name__}._reference",
+        "pareto_k": f"{__name__}._reference",
+        "reference_beta": f"{__name__}._reference",
+        "resolvable_beta": f"{__name__}._reference",
+        "tilted_moments": f"{__name__}._reference",
+        "MixtureBase": f"{__name__}._sklearn_bases",
+    }, __all__)
