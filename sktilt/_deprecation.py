@@ -3,6 +3,10 @@
 * Module paths. sktilt 0.2 moved the flat modules into the ``tilt``, ``avo`` and
   ``models`` subpackages (the way zuko's ``flows/core.py`` keeps its old path). Each old
   module is a stub whose module-level ``__getattr__`` (PEP 562) comes from :func:`moved`.
+* Internals that were public. ``sktilt.tilt`` and ``sktilt.avo`` exported their
+  building blocks (torch modules, schedules, helpers) next to the estimators; those names
+  now live only in their private modules, and the packages' ``__getattr__`` (PEP 562),
+  from :func:`made_private`, still resolves the old public spelling.
 * Constructor parameters. A renamed parameter keeps its old name in the signature with
   the default :data:`DEPRECATED` (scikit-learn's way, so ``get_params``, ``clone`` and
   grid searches keep working); ``fit`` reads the value through :func:`renamed`, which
@@ -11,7 +15,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DEPRECATED", "REMOVED_IN", "moved", "renamed"]
+__all__ = ["DEPRECATED", "REMOVED_IN", "made_private", "moved", "renamed"]
 
 import importlib
 import inspect
@@ -79,5 +83,39 @@ def moved(old: str, names: dict[str, str], removed: dict[str, str] | None = None
 
     def __dir__():
         return sorted(names)
+
+    return __getattr__, __dir__
+
+
+def made_private(package: str, names: dict[str, str], public):
+    """``__getattr__`` and ``__dir__`` for a package whose internals left its public API.
+
+    Warns with a ``DeprecationWarning``, like :func:`moved`: both are about where code
+    imports a name from, which concerns the developer who wrote the import (Python shows
+    it for code run as ``__main__`` and under test runners), not the end user of a program
+    that happens to use sktilt, whom a ``FutureWarning`` would reach.
+
+    Parameters
+    ----------
+    package : str
+        The package's name, e.g. ``"sktilt.avo"``.
+    names : dict of str -> str
+        Each name that left the public API, mapped to the private module it lives in.
+    public : iterable of str
+        The package's public names (its ``__all__``): all that ``dir()`` lists.
+    """
+    public = sorted(public)
+
+    def __getattr__(name: str):
+        if name in names:
+            where = f"{names[name]}.{name}"
+            warnings.warn(f"{package}.{name} is internal: it leaves the public API in "
+                          f"sktilt {REMOVED_IN}, and lives privately in {where}, which may "
+                          "change without notice.", DeprecationWarning, stacklevel=2)
+            return getattr(importlib.import_module(names[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__():
+        return list(public)
 
     return __getattr__, __dir__

@@ -5,5 +5,5 @@ from ._deprecation import moved
 __getattr__, __dir__ = moved(
     __name__,
     {"quantile_budget": "sktilt.tilt"},
-    {"BetaSearch": "beta is steered during training by sktilt.tilt.BetaController."},
+    {"BetaSearch": "beta is steered during training by sktilt.tilt._beta_search.BetaController."},
 )

@@ -4,7 +4,7 @@ from ._deprecation import moved
 
 __getattr__, __dir__ = moved(
     __name__,
-    {"CriticModule": "sktilt.avo", "PENALTIES": "sktilt.avo"},
+    {"CriticModule": "sktilt.avo._critics", "PENALTIES": "sktilt.avo._critics"},
     {"CriticNet": "the critic is trained by sktilt._training.StepNet on "
-                  "sktilt.avo.CriticObjective."},
+                  "sktilt.avo._critics.CriticObjective."},
 )

@@ -5,8 +5,8 @@ from ._deprecation import moved
 __getattr__, __dir__ = moved(
     __name__,
     {"TiltReference": "sktilt.tilt",
-     "pareto_front": "sktilt.tilt",
-     "reference_beta": "sktilt.tilt",
-     "resolvable_beta": "sktilt.tilt",
-     "tilted_moments": "sktilt.tilt"},
+     "pareto_front": "sktilt.tilt._reference",
+     "reference_beta": "sktilt.tilt._reference",
+     "resolvable_beta": "sktilt.tilt._reference",
+     "tilted_moments": "sktilt.tilt._reference"},
 )

@@ -4,9 +4,9 @@ from ._deprecation import moved
 
 __getattr__, __dir__ = moved(
     __name__,
-    {"FLOWS": "sktilt.tilt"},
+    {"FLOWS": "sktilt.tilt._flows"},
     {"GlobalAffine": "the tuned model starts from a Gaussian mixture "
-                     "(sktilt.tilt.build_flow, TiltFlow.init_mixture_).",
-     "build_transform": "use sktilt.tilt.build_flow (a zuko flow over the base).",
-     "zero_init_": "flows are identity-initialised by sktilt.tilt.build_flow."},
+                     "(sktilt.tilt._flows.build_flow, TiltFlow.init_mixture_).",
+     "build_transform": "use sktilt.tilt._flows.build_flow (a zuko flow over the base).",
+     "zero_init_": "flows are identity-initialised by sktilt.tilt._flows.build_flow."},
 )

@@ -124,7 +124,7 @@ def pareto_front_from_cv(cv_results) -> dict:
         ``kl``, ``criterion_mean`` (non-dominated points by increasing KL) and the
         matching ``params``.
     """
-    from .tilt import pareto_front
+    from .tilt._reference import pareto_front
 
     kl = np.asarray(cv_results["mean_test_kl"], dtype=float)
     crit = np.asarray(cv_results["mean_test_criterion_mean"], dtype=float)

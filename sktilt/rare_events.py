@@ -5,7 +5,7 @@ from ._deprecation import moved
 __getattr__, __dir__ = moved(
     __name__,
     {"TailEstimate": "sktilt.tilt",
-     "importance_tail_probability": "sktilt.tilt",
-     "sir_indices": "sktilt.tilt",
-     "sir_tail_sample": "sktilt.tilt"},
+     "importance_tail_probability": "sktilt.tilt._rare_events",
+     "sir_indices": "sktilt.tilt._rare_events",
+     "sir_tail_sample": "sktilt.tilt._rare_events"},
 )

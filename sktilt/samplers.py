@@ -7,5 +7,5 @@ __getattr__, __dir__ = moved(
     {"Base": "sktilt.tilt",
      "GaussianBase": "sktilt.tilt",
      "LatentSampler": "sktilt.tilt",
-     "as_base": "sktilt.tilt"},
+     "as_base": "sktilt.tilt._bases"},
 )

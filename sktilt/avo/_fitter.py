@@ -176,8 +176,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
     proposal_ : GaussianProposal or FlowProposal
         The fitted proposal.
     critic_ : StepNet
-        The trained critic (a skorch net; ``critic_.module_`` is the
-        :class:`~sktilt.avo.CriticModule`).
+        The trained critic (a skorch net; ``critic_.module_`` is the critic's MLP).
     proposal_net_ : StepNet
         The skorch net that trained the proposal (its history and callbacks).
     summary_ : transformer or None
@@ -211,7 +210,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         feature.
     location_drift_ : ndarray of shape (n_params,)
         How far the proposal's location travelled over the last quarter of the
-        updates, in final standard deviations (:func:`sktilt.avo.location_drift`).
+        updates, in final standard deviations.
     unresolved_parameters_ : list of int
         Parameters whose effect on the data's distribution the resolution estimate
         never saw (``scale_floor_`` infinite): their spread was left as it started.

@@ -30,7 +30,7 @@ from ._critics import PENALTIES, CriticObjective, critic_net
 class Critic(BaseEstimator):
     """The adversarial critic ``d(x)`` of :class:`~sktilt.AVOSimulatorFitter`.
 
-    An MLP (:class:`~sktilt.avo.CriticModule`) that learns to tell the observations from
+    An MLP that learns to tell the observations from
     data simulated with the current proposal, trained with Adam; its values drive the
     proposal's updates. Inputs are standardised with the observations' mean and scale,
     so the penalty is measured in units of the data's spread.
@@ -38,7 +38,7 @@ class Critic(BaseEstimator):
     Parameters
     ----------
     penalty : {"wgan-lp", "wgan-gp", "r1"}, default="wgan-lp"
-        Critic loss and penalty (:func:`sktilt.avo.critic_loss`). ``"wgan-gp"`` is
+        Critic loss and penalty. ``"wgan-gp"`` is
         Algorithm 1's two-sided penalty; the default one-sided ``"wgan-lp"`` avoids a
         critic stuck with the wrong slope on 1-D data (the two-sided penalty makes slope
         0 a barrier between slopes -1 and +1). ``"r1"`` is the logistic GAN loss with a
@@ -125,7 +125,7 @@ class MomentRefinement(BaseEstimator):
 
     * the **moment step**: after each update of the second half, the location takes
       ``moment_step`` of a second-order step
-      (:meth:`~sktilt.avo.ParameterResolution.kalman_shift`). The regression of
+      (the update of ensemble Kalman inversion). The regression of
       distribution features (the empirical CDF at the observations' octiles, pairwise
       products) on the parameters, the one behind the proposal's ``min_scale="auto"``,
       says where the location should be for the simulated features to meet the

@@ -239,7 +239,7 @@ class PolishSamples:
 def polish_(module, samples: PolishSamples, floor: np.ndarray | None,
             extra: tuple[int, ...], rng: np.random.Generator, simulate_features,
             move: bool = True) -> MomentSolution | None:
-    """Polish ``module`` (a :class:`~sktilt.avo.GaussianProposalModule`) in place.
+    """Polish ``module`` (a :class:`~sktilt.avo._gaussian.GaussianProposalModule`) in place.
 
     Each round draws ``extra[round]`` simulations around the location in a window of the
     proposal's spread, widened to ``floor`` (3 standard errors) where that is wider, so

@@ -6,7 +6,7 @@ proposal here comes in two parts:
 
 * a **spec** (:class:`GaussianProposal`), a scikit-learn-style object (``get_params``,
   ``clone``, grid search) whose :meth:`~Proposal.build` makes
-* a **module** (:class:`~sktilt.avo.GaussianProposalModule`), a ``torch.nn.Module``
+* a **module** (:class:`~sktilt.avo._gaussian.GaussianProposalModule`), a ``torch.nn.Module``
   holding ``psi``
   with ``sample``, ``log_prob`` (differentiable in ``psi``) and ``entropy``. Per-sample
   scores come from autograd (:func:`sktilt.gradients.per_sample_scores`) and updates
@@ -14,7 +14,7 @@ proposal here comes in two parts:
 
 The Gaussian lives on an *unconstrained* variable ``z``, mapped to ``theta = T(z)`` by a
 fixed elementwise bijection ``T`` that keeps bounded parameters in range (identity for
-unbounded ones, :func:`~sktilt.avo.box_transform`). ``T`` does not depend on ``psi``, so
+unbounded ones, :func:`~sktilt.avo._gaussian.box_transform`). ``T`` does not depend on ``psi``, so
 the score of ``theta`` is the score of ``z``.
 """
 
@@ -142,7 +142,9 @@ class Proposal(BaseEstimator, metaclass=ABCMeta):
         n_samples : int
         random_state : int, None or numpy Generator
         antithetic : bool, default=False
-            Mirrored draws (see :meth:`GaussianProposalModule.sample`).
+            Mirrored draws: the second half of the rows uses the first half's standard
+            normal noise negated (``n_samples`` must be even); each row is still a draw
+            of ``q``.
         """
         rng = (random_state if isinstance(random_state, np.random.Generator)
                else np.random.default_rng(random_state))
@@ -209,7 +211,7 @@ class GaussianProposal(Proposal):
     lr : float or "auto", default="auto"
         Step size of the fit's updates of ``psi``; ``"auto"`` is 0.1. Adam without
         momentum (RMSprop with bias correction) in the proposal's local coordinates
-        (:class:`~sktilt.avo.GaussianProposalModule`): locations move by about ``lr``
+        (the module it builds): locations move by about ``lr``
         *current* standard deviations per update (steps shrink as the proposal
         tightens, as in natural evolution strategies), log-scales by ``lr / 3`` nats.
         Decays to ``0.3 lr`` with a cosine schedule. There is no momentum: the critic
@@ -221,7 +223,7 @@ class GaussianProposal(Proposal):
         log-diagonal of the Cholesky factor for a full covariance): the fitter's
         ``gamma`` tightens the proposal down to it and no further. ``"auto"`` puts it at
         3 standard errors of the observations, estimated along the fit by regressing
-        the simulated features on the parameters (:class:`~sktilt.avo.ScaleFloor`):
+        the simulated features on the parameters:
         below the data's resolution the location gradient loses its signal and the
         location freezes. ``None`` lets ``gamma`` collapse the proposal, as in the
         paper. A floor never widens a proposal.

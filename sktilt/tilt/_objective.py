@@ -55,7 +55,7 @@ class TiltObjective:
     """``KL(q || p) - beta E_q f`` on one batch of ``q`` (call with ``beta=``).
 
     The batch is stratified over the mixture components of ``q``
-    (:meth:`~sktilt.tilt.TiltFlow.stratified`): about ``batch_size / K`` reparameterised
+    (:meth:`~sktilt.tilt._flows.TiltFlow.stratified`): about ``batch_size / K`` reparameterised
     samples per component, weighted so that the averages are exact expectations under
     ``q``, mixture weights included.
 

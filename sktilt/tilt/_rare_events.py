@@ -45,7 +45,7 @@ class TailEstimate:
     ess : float
         Effective sample size of the hits' weights, ``(sum w)^2 / sum w^2``.
     pareto_k : float
-        Pareto ``k`` of the hits' weights (:func:`~sktilt.tilt.pareto_k`): ``>= 0.7`` means
+        Pareto ``k`` of the hits' weights (as in ``diagnostics_``): ``>= 0.7`` means
         the standard error is not reliable.
     reference_probability, reference_std_error : float
         The crude Monte-Carlo estimate from the tuner's reference base samples and its

@@ -212,7 +212,7 @@ class ImportanceDiagnostics:
     Attributes
     ----------
     pareto_k : float
-        :func:`pareto_k` of the weights ``p exp(beta f) / q`` at draws of ``q``. ``>= 0.7``:
+        Pareto ``k`` (PSIS) of the weights ``p exp(beta f) / q`` at draws of ``q``. ``>= 0.7``:
         ``q`` is lighter-tailed than ``q_beta`` or misses part of it, so expectations under
         ``q_beta`` cannot be estimated by reweighting ``q`` (usual for mode-seeking fits;
         the rare-event methods use a defensive mixture instead).

@@ -60,7 +60,7 @@ def draw_flow(flow: TiltFlow, base: Base, criterion, n: int, *, keep_x: bool = F
     """``n`` draws of ``q``: ``log q/p`` (flow space), ``f``, and ``x`` if ``keep_x``.
 
     ``flow`` is anything with ``draw(n)`` and ``log_prob(z)``: a :class:`TiltFlow`, or a
-    conditional one at a fixed context (:class:`~sktilt.tilt.ConditionedFlow`).
+    conditional one at a fixed context (:class:`~sktilt.tilt._path.ConditionedFlow`).
 
     Returns
     -------

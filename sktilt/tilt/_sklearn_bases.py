@@ -92,7 +92,7 @@ class MixtureBase(Base):
     Examples
     --------
     >>> import torch
-    >>> from sktilt.tilt import MixtureBase
+    >>> from sktilt.tilt._sklearn_bases import MixtureBase
     >>> base = MixtureBase([0.5, 0.5], [[0.0], [3.0]], scale=1.0)
     >>> base.sample(4).shape
     torch.Size([4, 1])

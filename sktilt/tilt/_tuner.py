@@ -148,9 +148,9 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         ``E_q g`` is within ``tol * sd_p g`` (or 2 standard errors) of it; one
         that no distribution within the budget meets raises a ``ValueError`` naming it.
     n_components : int or "auto", default="auto"
-        Number ``K`` of components of the Gaussian mixture the flow starts from (see
-        :class:`~sktilt.tilt.TiltFlow`): a tilt that is a union of regions (the peak of
-        a curve reached at one of many hours) needs one per region it keeps.
+        Number ``K`` of components of the Gaussian mixture the flow starts from: a tilt
+        that is a union of regions (the peak of a curve reached at one of many hours)
+        needs one per region it keeps.
         ``"auto"`` is ``min(32, 8 + d // 4)`` for a ``d``-dimensional flow space, and
         for a mixture base with ``K`` components (a Gaussian mixture, a KDE) at least
         ``min(32, K d)``.
@@ -275,7 +275,7 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
     See Also
     --------
     sktilt.quantile_budget : KL budget for a top-rho tail.
-    sktilt.tilt.tilted_moments : the importance-sampling reference.
+    sktilt.BoltzmannPath : one fit for the whole path of budgets.
 
     Examples
     --------

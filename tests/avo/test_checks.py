@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from sktilt import AVOSimulatorFitter, GaussianProposal
-from sktilt.avo import FitQualityWarning, location_drift
+from sktilt.avo import FitQualityWarning
+from sktilt.avo._checks import location_drift
 from sktilt.avo._checks import FitVerdict
 from sktilt.metrics import classifier_test, energy_test, marginal_ks_test
 

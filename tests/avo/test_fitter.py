@@ -27,7 +27,7 @@ from sktilt import (
 )
 from sktilt._training import StepNet
 from sktilt.avo import FitQualityWarning
-from sktilt.avo import CriticModule, CriticObjective
+from sktilt.avo._critics import CriticModule, CriticObjective
 from sktilt.avo._critics import run_critic
 from sktilt.avo._step import draw_and_simulate
 from sktilt.datasets import (

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from sktilt.avo import ParameterResolution
+from sktilt.avo._resolution import ParameterResolution
 
 
 def _linear_batches(B, noise_sd, spread, n_batches, rng, loc=0.0):

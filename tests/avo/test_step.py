@@ -6,15 +6,13 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from sktilt import GaussianProposal
-from sktilt.avo import (
-    CriticModule,
+from sktilt.avo._critics import CriticModule, critic_loss, generator_values
+from sktilt.avo._step import (
     ProposalObjective,
     annealed_gamma,
-    critic_loss,
-    generator_values,
     polynomial_average,
+    proposal_net_for,
 )
-from sktilt.avo._step import proposal_net_for
 from sktilt.gradients import linear_surrogate, score_function_gradient
 
 

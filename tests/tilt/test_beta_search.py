@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 
 from sktilt import quantile_budget
-from sktilt.tilt import BetaController
-from sktilt.tilt._beta_search import starting_beta
-from sktilt.tilt import pareto_front, reference_beta, resolvable_beta, tilted_moments
+from sktilt.tilt._beta_search import BetaController, starting_beta
+from sktilt.tilt._reference import (
+    pareto_front,
+    reference_beta,
+    resolvable_beta,
+    tilted_moments,
+)
 
 
 def test_quantile_budget_is_minus_log_rho():

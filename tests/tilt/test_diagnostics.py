@@ -9,7 +9,7 @@ import torch
 from scipy.stats import norm
 
 from sktilt import BoltzmannTuner, LatentSampler, LinearCriterion, TiltQualityWarning
-from sktilt.tilt import importance_diagnostics, pareto_k
+from sktilt.tilt._reference import importance_diagnostics, pareto_k
 
 
 def test_pareto_k_of_gaussian_importance_weights():

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from sktilt import LatentSampler
-from sktilt.tilt import FLOWS, as_base, build_flow
+from sktilt.tilt._bases import as_base
+from sktilt.tilt._flows import FLOWS, build_flow
 from sktilt.tilt._sampling import draw_flow, init_mixture
 
 BASE = as_base(LatentSampler(torch.nn.Identity(), latent_dim=4))

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from sktilt import LatentSampler, LinearCriterion
-from sktilt.tilt import as_base, build_flow
+from sktilt.tilt._bases import as_base
+from sktilt.tilt._flows import build_flow
 from sktilt.tilt._objective import TiltObjective, WeightedLikelihood
 
 A = np.array([1.0, -2.0, 0.5])

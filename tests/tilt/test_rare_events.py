@@ -9,7 +9,7 @@ from scipy.stats import norm
 
 from sktilt import BoltzmannTuner, LatentSampler, quantile_budget
 from sktilt.tilt import LinearCriterion
-from sktilt.tilt import importance_tail_probability
+from sktilt.tilt._rare_events import importance_tail_probability
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,8 @@ def test_defensive_mixture_recovers_a_mode_the_tuned_flow_misses():
     # p = N(0, I_2), event max(z_0, z_1) > t: P = 1 - Phi(t)^2 exactly, half of it
     # along each axis. The "tuned" flow N((4, 0), I) covers only the z_0 branch; the
     # start flow N(0, 4 I) reaches both, as a start fitted to tilted base samples does.
-    from sktilt.tilt import as_base, build_flow
+    from sktilt.tilt._bases import as_base
+    from sktilt.tilt._flows import build_flow
     from sktilt.tilt._sampling import draw_defensive
 
     base = as_base(LatentSampler(torch.nn.Identity(), latent_dim=2))
@@ -100,7 +101,8 @@ def test_base_component_keeps_the_estimate_honest_where_both_flows_miss():
     # Both flows sit on the z_0 branch of the event max(z_0, z_1) > t; only the base
     # component reaches the z_1 branch. Weights are bounded by 1 / c, the estimate is
     # unbiased and its standard error covers the truth.
-    from sktilt.tilt import as_base, build_flow
+    from sktilt.tilt._bases import as_base
+    from sktilt.tilt._flows import build_flow
     from sktilt.tilt._sampling import draw_defensive
 
     base = as_base(LatentSampler(torch.nn.Identity(), latent_dim=2))

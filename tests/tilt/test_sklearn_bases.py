@@ -14,7 +14,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sktilt import BoltzmannTuner, LinearCriterion
-from sktilt.tilt import MixtureBase, TiltQualityWarning, as_base
+from sktilt.tilt import TiltQualityWarning
+from sktilt.tilt._bases import as_base
+from sktilt.tilt._sklearn_bases import MixtureBase
 from sktilt.tilt._sklearn_bases import EstimatorBase
 
 
