@@ -4,7 +4,7 @@ from ._deprecation import moved
 
 __getattr__, __dir__ = moved(
     __name__,
-    {"NegativeELBO": "sktilt.models",
+    {"NegativeELBO": "sktilt.models._vae_module",
      "VAE": "sktilt.models",
      "VAEDecoder": "sktilt.models",
      "VAEModule": "sktilt.models"},

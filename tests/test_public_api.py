@@ -1,5 +1,6 @@
-"""The public surface of sktilt.tilt and sktilt.avo: the public names, and the internals
-that left it, which still resolve for one release with a warning naming their private home.
+"""The public surface of sktilt.tilt, sktilt.avo and sktilt.models: the public names, and
+the internals that left it, which still resolve for one release with a warning naming
+their private home.
 
 The expected sets are written out so that a new name in a package's ``__all__`` (an
 internal leaking, or a public name added) fails here until it is added on purpose.
@@ -37,6 +38,12 @@ PUBLIC = {
         "MomentRefinement", "FitQualityWarning", "FitConvergenceWarning",
         "SimulationFailureWarning",
     },
+    "sktilt.models": {
+        "VAE", "TorchClassifier", "class_log_probability",
+        # the default module= of each, and the classes a custom module subclasses or
+        # VAE.decoder_module() returns
+        "VAEModule", "VAEDecoder", "MLPClassifierModule",
+    },
 }
 
 # Internals exported until 0.2, with the private module each lives in.
@@ -59,6 +66,11 @@ PRIVATE = {
         "ScaleFloor": "_resolution", "ProposalObjective": "_step",
         "annealed_gamma": "_step", "polynomial_average": "_step",
         "location_drift": "_checks",
+    },
+    "sktilt.models": {
+        "LIKELIHOODS": "_vae_module", "NOISE_MODELS": "_vae_module",
+        "NegativeELBO": "_vae_module", "NoiseScale": "_vae_module",
+        "standardization_stats": "_skorch",
     },
 }
 

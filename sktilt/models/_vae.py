@@ -64,7 +64,7 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
         cross-entropy rather than a log-density).
     noise_model : {"constant", "level"}, default="constant"
         Scale of the Gaussian or log-normal observation noise
-        (:class:`~sktilt.models.NoiseScale`): one learned scale per feature, or per
+        (``NoiseScale``): one learned scale per feature, or per
         feature and varying with the decoded level (``min_std + softplus(a + b *
         mean)``). ``"level"`` lets high-load (heating) hours be relatively smoother
         than mild ones, which puts a load model's peak tail in high-consumption weeks.

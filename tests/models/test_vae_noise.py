@@ -102,7 +102,7 @@ def test_level_noise_follows_the_level_and_fits_better_than_constant():
 
 
 def test_level_noise_scale_is_capped_and_starts_at_one():
-    from sktilt.models import NoiseScale
+    from sktilt.models._vae_module import NoiseScale
 
     scale = NoiseScale(3, 0.05, "level")
     np.testing.assert_allclose(scale().detach().numpy(), 1.0, rtol=1e-6)
