@@ -352,10 +352,15 @@ class MultiplierSteering:
         # slackness): far inside it, the tilt gives up E f for nothing.
         return nu == 0.0 or k.op == "==" or abs(mean - k.value) <= slack
 
-    def satisfied(self, stats: ConstraintStatistics) -> bool:
-        """Whether an evaluation meets every constraint (see :meth:`update`)."""
+    def satisfied(self, stats: ConstraintStatistics, beta: float | None = None) -> bool:
+        """Whether an evaluation (at ``beta``, which does not matter here) meets every
+        constraint."""
         return all(self._met(k, stats.means[j], stats.ses[j], stats.nu[j], j)
                    for j, k in enumerate(self.constraints))
+
+    def snapshot(self) -> np.ndarray:
+        """A copy of the current multipliers."""
+        return self.lagrangian.nu.copy()
 
     def unmet(self, stats: ConstraintStatistics) -> list[str]:
         """Messages for the constraints an evaluation does not meet."""
@@ -463,21 +468,36 @@ class MultiplierPath:
     def lagrangian_at(self, beta: float, beta_max: float) -> Lagrangian:
         return Lagrangian(self.criterion, self.constraints, self.nu_at(beta, beta_max))
 
-    def steer(self, draw_at: Callable[[float, int], np.ndarray], beta_max: float) -> bool:
-        """One damped Newton step at every knot; whether every knot looked met.
+    def measure(self, draw_at: Callable[[float, int], np.ndarray], beta_max: float) -> bool:
+        """Prepare one damped Newton step at every knot (applied by :meth:`step`); whether
+        every knot looked met.
 
         ``draw_at(beta, n)`` returns ``g`` at ``n`` draws of the flow at ``beta``.
         """
-        ready = True
+        ready, pending = True, self.nu.copy()
         for k in range(1, len(self.nu)):
             beta = beta_max * self.fractions[k]
-            lagrangian = Lagrangian(self.criterion, self.constraints, self.nu[k])
+            lagrangian = Lagrangian(self.criterion, self.constraints, self.nu[k].copy())
             steering = MultiplierSteering(lagrangian, self.scales, self.tol,
                                           lambda n, b=beta: draw_at(b, n), self.g_ref, None)
             ready &= steering.measure(beta, n_draws=_PATH_DRAWS)
             steering.step()
-            self.nu[k] = lagrangian.nu
-        self.nu[0] = self.nu[1]
+            pending[k] = lagrangian.nu
+        pending[0] = pending[1]
+        self._pending = pending
+        return ready
+
+    def step(self) -> None:
+        """Apply the steps prepared by the last :meth:`measure`."""
+        pending = getattr(self, "_pending", None)
+        if pending is not None:
+            self.nu[:] = pending
+            self._pending = None
+
+    def steer(self, draw_at: Callable[[float, int], np.ndarray], beta_max: float) -> bool:
+        """:meth:`measure` then :meth:`step`."""
+        ready = self.measure(draw_at, beta_max)
+        self.step()
         return ready
 
     def satisfied(self, draw_at: Callable[[float, int], np.ndarray], beta_max: float,

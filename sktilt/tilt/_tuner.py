@@ -45,7 +45,6 @@ from ._criteria import detect_gradient
 from ._flows import FLOWS, TiltFlow, build_flow, components_for
 from ._objective import TiltObjective, WeightedLikelihood
 from ._reference import (
-    TiltQualityWarning,
     importance_diagnostics,
     resolvable_beta,
     tilted_moments,
@@ -545,15 +544,9 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
 
     def _set_fitted(self, base: Base, base_estimator, fitted: _Fitted) -> None:
         budget = float(self.kl_budget)
-        best = fitted.result.best(budget)
+        best = fitted.result.kept(budget, "BoltzmannTuner")
         fitted.net.module_.load_state_dict(best.state)
         stats = best.stats
-        if stats is None:
-            raise FloatingPointError(
-                "BoltzmannTuner could not fit any flow: training diverged "
-                f"({fitted.result.divergence or 'non-finite statistics'}) and even the "
-                "flow's start gives non-finite statistics, so there is no model to keep. "
-                "Make it finite near the base model's tail, or lower lr.")
         self.base_ = base
         if base_estimator is not None:
             self.base_sampler_ = base_estimator
@@ -562,7 +555,7 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         self.net_ = fitted.net
         self.flow_ = fitted.net.module_
         self.start_flow_ = fitted.start_flow
-        self.history_ = [fit.record() for fit in fitted.result.fits[1:]]
+        self.history_ = fitted.result.records()
         self.n_iter_ = len(self.history_)
         self.converged_ = fitted.result.converged
         self.beta_ = stats.beta
@@ -581,23 +574,10 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         self.log_partition_ = self.reference_.log_partition
         self.diagnostics_ = best.diagnostics
         self._reference_f = fitted.f_ref  # the crude check of tail_probability
-        if best.diagnostics.under_fits(stats.criterion_mean_se):
-            d = best.diagnostics
-            warn_at_caller(
-                f"The fitted flow under-fits q_beta: E_q f = {stats.criterion_mean:.4g} is "
-                f"below {d.tail_mean:.4g}, the mean of the top exp(-KL) of the base samples "
-                "that any distribution within this KL can reach (the tilt's optimality "
-                f"guarantee). {self._underfit_fix(base)}", TiltQualityWarning)
-        if not self.converged_ and not fitted.result.diverged:
-            reached = max(h["kl"] for h in self.history_)
-            warn_at_caller(
-                f"kl_budget={budget:.4g} was not met within max_beta_iter="
-                f"{self.max_beta_iter} (largest KL reached {reached:.4g}); keeping the "
-                f"closest fit, beta={self.beta_:.4g}, KL={self.kl_:.4g}. The budget may be "
-                "unreachable for this criterion (f bounded above), or raise max_beta_iter "
-                "/ n_steps.",
-                ConvergenceWarning,
-            )
+        fitted.result.warn(budget, budget_name="kl_budget",
+                           limits=f"max_beta_iter={self.max_beta_iter}",
+                           remedy="max_beta_iter / n_steps",
+                           underfit_fix=self._underfit_fix(base))
 
     def _set_constraints_fitted(self, steering: MultiplierSteering, best) -> None:
         # The flow's statistics are of h = f + nu . g; f's own and g's come from the
