@@ -2,7 +2,9 @@
 
 :class:`BoltzmannPath` trains one flow ``q(z | beta)`` (zuko layers and mixture take beta
 as context) on the tilt objective at every beta in ``[0, beta_max]`` at once, each batch
-row at its own beta, while ``beta_max`` is steered to the largest budget. The Pareto front
+row at its own beta, while ``beta_max`` is steered to the largest budget by the tuner's
+beta loop (:func:`~sktilt.tilt._beta_search.run_budget_search`, with its evaluation
+records and warnings). The Pareto front
 of ``E_q f`` against ``KL`` and a model at any budget up to the largest then cost no more
 training: :meth:`BoltzmannPath.tuner_at` returns a :class:`TiltedModel` with the surface of
 a fitted :class:`~sktilt.BoltzmannTuner`.
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 __all__ = ["BoltzmannPath", "ConditionedFlow", "PathObjective", "TiltedModel"]
 
-import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,17 +24,18 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from .._deprecation import DEPRECATED, renamed
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, resolve_seed, torch_seeded
-from .._training import DivergenceError, StepNet
+from .._training import StepNet
 from .._typing import ConstraintSpec, CriterionFunction, Device, RandomStateLike
 from .._utils import check_device, check_hidden_units, warn_at_caller
 from ._bases import Base, as_base
-from ._beta_search import CHUNK, BetaController, starting_beta
+from ._beta_search import run_budget_search, starting_beta
 from ._constraints import (
     ConstraintStatistics,
     Lagrangian,
@@ -74,11 +76,14 @@ class ConditionedFlow(nn.Module):
 
 @dataclass
 class PathObjective:
-    """The tilt objective averaged over betas in ``[0, beta_max]`` (call with ``beta_max=``).
+    """The tilt objective averaged over betas in ``[0, beta_max]`` (call with ``beta=``,
+    the steered ``beta_max``).
 
     Each of ``rows`` batch rows has its own beta (a jittered grid over ``[0, beta_max]``,
     a quarter of them at ``beta_max``) and one reparameterised sample per mixture
-    component; the flow sees ``beta / scale`` as context.
+    component; the flow sees ``beta / scale`` as context. What it records of a step is
+    what the beta loop steers by: ``kl_batch``, ``criterion_batch`` and
+    ``criterion_sq_batch`` of the rows at ``beta_max`` (of ``h`` with constraints).
     """
 
     base: Base
@@ -87,7 +92,8 @@ class PathObjective:
     scale: float
     multipliers: MultiplierPath | None = None
 
-    def __call__(self, flow: TiltFlow, *, beta_max: float) -> tuple[torch.Tensor, dict]:
+    def __call__(self, flow: TiltFlow, *, beta: float) -> tuple[torch.Tensor, dict]:
+        beta_max = beta
         n_top = max(1, int(_TOP_FRACTION * self.rows))
         grid = (torch.arange(self.rows - n_top) + torch.rand(self.rows - n_top)) / (
             self.rows - n_top)
@@ -108,9 +114,47 @@ class PathObjective:
         top = slice((self.rows - n_top) * k, None)
         w_top = wf[top] / wf[top].sum()
         f_top = (w_top * f[top]).sum()
-        return loss, {"kl_top": (w_top * log_ratio[top]).sum().item(),
-                      "criterion_top": f_top.item(),
-                      "criterion_var_top": (w_top * (f[top] - f_top) ** 2).sum().item()}
+        return loss, {"kl_batch": (w_top * log_ratio[top]).sum().item(),
+                      "criterion_batch": f_top.item(),
+                      "criterion_sq_batch": (w_top * f[top].detach() ** 2).sum().item()}
+
+
+def _set(value) -> bool:
+    """Whether a renamed parameter's old name was set."""
+    return not (isinstance(value, str) and value == DEPRECATED)
+
+
+@dataclass
+class _PathSteering:
+    """The path's multipliers ``nu(beta)`` as the beta loop's
+    :class:`~sktilt.tilt._beta_search.Steering`: every knot is steered from draws of the
+    flow at its beta, the knots spread over ``[0, beta]`` for the steered ``beta``.
+
+    ``draw_at(beta, n, beta_max)`` returns ``g`` at ``n`` draws of the flow at ``beta``;
+    an evaluation meets the constraints when every knot does on ``n_check`` draws.
+    """
+
+    multipliers: MultiplierPath
+    draw_at: Callable[[float, int, float], np.ndarray]
+    n_check: int
+
+    def _at(self, beta_max: float) -> Callable[[float, int], np.ndarray]:
+        return lambda beta, n: self.draw_at(beta, n, beta_max)
+
+    def measure(self, beta: float) -> bool:
+        return self.multipliers.measure(self._at(beta), beta)
+
+    def step(self) -> None:
+        self.multipliers.step()
+
+    def reference(self, f_ref: np.ndarray) -> np.ndarray:
+        return f_ref + self.multipliers.g_ref @ self.multipliers.nu[-1]
+
+    def satisfied(self, stats: ConstraintStatistics, beta: float) -> bool:
+        return self.multipliers.satisfied(self._at(beta), beta, self.n_check)
+
+    def snapshot(self) -> np.ndarray:
+        return self.multipliers.nu.copy()
 
 
 class TiltedModel(TiltedModelMixin, BaseEstimator):
@@ -147,6 +191,14 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
     path with their references, and :meth:`tuner_at` a fitted model at any budget up to
     ``max_kl_budget`` without training.
 
+    ``beta_max_`` is steered by the same loop as the beta of a
+    :class:`~sktilt.BoltzmannTuner` (every 25 steps, from the running KL of the batch
+    rows at ``beta_max``; an evaluation on fresh draws accepts it), so the fit records
+    its evaluations in ``history_`` and warns as the tuner does: a
+    :class:`~sktilt.tilt.TiltQualityWarning` when the flow at ``beta_max_`` under-fits
+    the tilt, a :class:`~sklearn.exceptions.ConvergenceWarning` when ``max_kl_budget``
+    is not met within ``max_iter`` steps, a ``RuntimeWarning`` when training diverges.
+
     Parameters
     ----------
     base_sampler : LatentSampler or torch.distributions.Distribution
@@ -165,12 +217,18 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         Mixture components (see :class:`~sktilt.BoltzmannTuner`).
     n_transforms : int, default=0
         Coupling layers on top of the mixture.
-    hidden_features : tuple of int, default=(64, 64)
+    hidden_layer_sizes : tuple of int, default=(64, 64)
         Hidden sizes of the hyper-networks (the mixture's too: it depends on beta).
+
+        .. versionadded:: 0.2
+           Replaces ``hidden_features``.
     batch_size : int, default=512
         Samples per step, spread over ``batch_size // K`` betas.
-    n_steps : int, default=2000
+    max_iter : int, default=2000
         Largest number of optimisation steps.
+
+        .. versionadded:: 0.2
+           Replaces ``n_steps``.
     lr : float, default=5e-3
         Adam learning rate.
     tol : float, default=0.02
@@ -185,7 +243,20 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         Ceiling on ``beta_max_``.
     device : str, default="cpu"
     verbose : int, default=0
+        1 prints one line per evaluation of the flow at ``beta_max``; 2 adds skorch's
+        per-epoch log.
     random_state : int, RandomState instance or None, default=None
+    hidden_features : tuple of int
+        Old name of ``hidden_layer_sizes``.
+
+        .. deprecated:: 0.2
+           ``hidden_features`` was renamed ``hidden_layer_sizes`` in 0.2 and will be
+           removed in 0.3.
+    n_steps : int
+        Old name of ``max_iter``.
+
+        .. deprecated:: 0.2
+           ``n_steps`` was renamed ``max_iter`` in 0.2 and will be removed in 0.3.
 
     Attributes
     ----------
@@ -197,8 +268,18 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
     multipliers_ : MultiplierPath or None
         The fitted multipliers ``nu(beta)`` (with ``constraints``).
     beta_max_ : float
+        The largest beta of the path, the one kept by the beta loop.
     converged_ : bool
         Whether ``KL`` at ``beta_max_`` met ``max_kl_budget``.
+    history_ : list of dict
+        One entry per evaluation of the flow at the steered ``beta_max``, as the tuner's
+        ``history_``: ``beta``, ``kl``, ``kl_se``, ``criterion_mean``, ``criterion_var``,
+        ``criterion_third``, ``steps``, the reference ``reference_kl``,
+        ``reference_criterion_mean``, ``reference_ess``, and the diagnostics
+        ``pareto_k`` and ``reweighted_criterion_mean`` (with constraints also the
+        ``constraint_values`` and ``constraint_multipliers`` at ``beta_max``).
+    n_iter_ : int
+        Number of evaluations (``len(history_)``), as the tuner's.
     flow_ : TiltFlow
         The beta-conditioned flow (context ``beta / context_scale_``).
     context_scale_ : float
@@ -207,6 +288,7 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
     net_ : StepNet
     base_ : Base
     n_steps_ : int
+        Optimisation steps run (at most ``max_iter``).
 
     Examples
     --------
@@ -226,9 +308,9 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         "constraints": [list, None],
         "n_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_transforms": [Interval(Integral, 0, None, closed="left")],
-        "hidden_features": ["array-like", tuple],
+        "hidden_layer_sizes": ["array-like", tuple],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_eval_samples": [Interval(Integral, 2, None, closed="left")],
@@ -238,25 +320,30 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         "device": [str, torch.device],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "hidden_features": ["array-like", tuple, Hidden(StrOptions({DEPRECATED}))],
+        "n_steps": [Interval(Integral, 1, None, closed="left"),
+                    Hidden(StrOptions({DEPRECATED}))],
     }
 
     def __init__(self, base_sampler: Any, criterion: CriterionFunction, *,
                  max_kl_budget: float = 5.0, constraints: list[ConstraintSpec] | None = None,
                  n_components: int | Literal["auto"] = "auto", n_transforms: int = 0,
-                 hidden_features: Sequence[int] = (64, 64), batch_size: int = 512,
-                 n_steps: int = 2000, lr: float = 5e-3, tol: float = 0.02,
+                 hidden_layer_sizes: Sequence[int] = (64, 64), batch_size: int = 512,
+                 max_iter: int = 2000, lr: float = 5e-3, tol: float = 0.02,
                  n_eval_samples: int = 16384, n_reference_samples: int = 100_000,
                  n_path_points: int = 16, beta_max: float = 1e4, device: Device = "cpu",
-                 verbose: int = 0, random_state: RandomStateLike = None) -> None:
+                 verbose: int = 0, random_state: RandomStateLike = None,
+                 hidden_features: Sequence[int] | Literal["deprecated"] = DEPRECATED,
+                 n_steps: int | Literal["deprecated"] = DEPRECATED) -> None:
         self.base_sampler = base_sampler
         self.criterion = criterion
         self.max_kl_budget = max_kl_budget
         self.constraints = constraints
         self.n_components = n_components
         self.n_transforms = n_transforms
-        self.hidden_features = hidden_features
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.batch_size = batch_size
-        self.n_steps = n_steps
+        self.max_iter = max_iter
         self.lr = lr
         self.tol = tol
         self.n_eval_samples = n_eval_samples
@@ -266,6 +353,8 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         self.device = device
         self.verbose = verbose
         self.random_state = random_state
+        self.hidden_features = hidden_features
+        self.n_steps = n_steps
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None) -> BoltzmannPath:
@@ -280,7 +369,10 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
         -------
         self : BoltzmannPath
         """
-        check_hidden_units(self.hidden_features, "hidden_features")
+        hidden = renamed(self, "hidden_layer_sizes", "hidden_features")
+        max_iter = renamed(self, "max_iter", "n_steps")
+        check_hidden_units(hidden, "hidden_features" if _set(self.hidden_features)
+                           else "hidden_layer_sizes")
         constraints = check_constraints(self.constraints)
         base = as_base(self.base_sampler).to(check_device(self.device))
         if not base.differentiable:  # the path's objective differentiates log p pathwise
@@ -308,7 +400,7 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
                        else starting_beta(h_ref, budget, float(self.beta_max)))
             rng = np.random.default_rng(seed)
             flow = build_flow(base.dim, components=k, context=1, transforms=self.n_transforms,
-                              hidden_features=self.hidden_features).to(self.device)
+                              hidden_features=hidden).to(self.device)
             start_flow = build_flow(base.dim, components=k).to(self.device)
             init_mixture(start_flow, eps_ref, h_ref, beta_hi, rng)
             rows = max(2, self.batch_size // k)
@@ -316,50 +408,49 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
                           optimizer=torch.optim.Adam, lr=self.lr, device=self.device,
                           verbose=int(self.verbose > 1)).initialize()
             self.multipliers_ = multipliers
-            beta_hi, steps, converged = self._steer(net, base, f_ref, budget, beta_hi)
+            result = self._steer(net, base, f_ref, budget, beta_hi, max_iter)
+            best = result.kept(budget, "BoltzmannPath")
+            net.module_.load_state_dict(best.state)
+            if multipliers is not None:  # the knots the kept flow was trained with
+                multipliers.nu[:] = best.multipliers
+            beta_hi = best.beta
             self.path_ = self._measure_path(flow, base, f_ref, beta_hi, net.objective.scale)
         self.base_, self.flow_, self.start_flow_, self.net_ = base, flow, start_flow, net
         self.context_scale_ = net.objective.scale
-        self.beta_max_, self.n_steps_, self.converged_ = beta_hi, steps, converged
+        self.beta_max_, self.n_steps_, self.converged_ = beta_hi, result.steps, result.converged
+        self.history_ = result.records()
+        self.n_iter_ = len(self.history_)
         self._reference_f = f_ref
+        result.warn(budget, budget_name="max_kl_budget", limits=f"max_iter={max_iter} steps",
+                    remedy="max_iter", underfit_fix=(
+                        "Raise n_components (one per mode of the tilt) or n_transforms "
+                        "(e.g. 2: non-Gaussian or curved modes)."))
         return self
 
-    def _steer(self, net, base, f_ref, budget, beta_hi):
-        """Train while steering ``beta_max`` to ``KL = budget`` (as the tuner's search)."""
-        controller = BetaController(budget, float(self.beta_max))
-        steps, converged, good = 0, False, copy.deepcopy(net.module_.state_dict())
-        while steps < self.n_steps:
-            n = min(CHUNK, self.n_steps - steps)
-            try:
-                net.run(n, beta_max=beta_hi)
-            except DivergenceError:
-                net.module_.load_state_dict(good)
-                break
-            steps += n
-            batches = net.history[-1]["batches"][-max(1, n // 2):]
-            kl = float(np.mean([b["kl_top"] for b in batches]))
-            var = float(np.mean([b["criterion_var_top"] for b in batches]))
-            new = controller.update(beta_hi, kl, var)
-            ready, draw_at = True, None
-            if self.multipliers_ is not None:
-                def draw_at(beta, n, hi=beta_hi):
-                    return flow_constraint_values(
-                        ConditionedFlow(net.module_, beta / net.objective.scale), base,
-                        self.multipliers_.lagrangian_at(beta, hi), n)
-                ready = self.multipliers_.steer(draw_at, beta_hi)
-            if abs(kl - budget) <= self.tol * budget and ready:
-                stats = self._evaluate(net.module_, base, beta_hi, net.objective.scale,
-                                       beta_hi)[0]
-                met = draw_at is None or self.multipliers_.satisfied(
-                    draw_at, beta_hi, self.n_eval_samples // 4)
-                if abs(stats.kl - budget) <= max(self.tol * budget, 2 * stats.kl_se) and met:
-                    converged = True
-                    good = copy.deepcopy(net.module_.state_dict())
-                    break
-                new = controller.update(beta_hi, stats.kl, stats.criterion_var)
-            good = copy.deepcopy(net.module_.state_dict())
-            beta_hi = new
-        return beta_hi, steps, converged
+    def _steer(self, net, base, f_ref, budget, beta_hi, max_iter):
+        """Train while steering ``beta_max`` to ``KL = budget``: the tuner's beta loop, on
+        the batch rows at ``beta_max`` and the flow evaluated there."""
+        scale = net.objective.scale
+
+        def evaluate(beta):
+            stats, (log_ratio, h, cstats) = self._evaluate(net.module_, base, beta, scale,
+                                                           beta)
+            diagnostics = importance_diagnostics(log_ratio, h, beta,
+                                                 self._h_ref(f_ref, beta, beta))
+            return (stats, diagnostics) if cstats is None else (stats, diagnostics, cstats)
+
+        steering = None
+        if self.multipliers_ is not None:
+            def draw_at(beta, n, beta_hi):
+                return flow_constraint_values(
+                    ConditionedFlow(net.module_, beta / scale), base,
+                    self.multipliers_.lagrangian_at(beta, beta_hi), n)
+            steering = _PathSteering(self.multipliers_, draw_at, self.n_eval_samples // 4)
+        return run_budget_search(
+            net, evaluate, f_ref, budget, beta_hi, max_steps=max_iter,
+            max_evaluations=math.inf, tol=self.tol, beta_max=float(self.beta_max),
+            start_beta=beta_hi, steering=steering, log=print if self.verbose else None,
+            owner="BoltzmannPath")
 
     def _evaluate(self, flow, base, beta, scale, beta_hi):
         """Statistics of the flow at ``beta`` (of ``h`` with constraints), and its draws:
@@ -459,7 +550,7 @@ class BoltzmannPath(VersionedStateMixin, BaseEstimator):
                 f"At kl_budget={model.kl_budget:.4g} the path's tilt does not meet "
                 + "; ".join(unmet) + ". Below the distance from the base to the nearest "
                 "distribution that meets the constraints no budget can; otherwise refit "
-                "with more n_steps.", ConvergenceWarning)
+                "with a larger max_iter.", ConvergenceWarning)
 
     def sample(self, n_samples=1, *, kl_budget, random_state=None) -> np.ndarray:
         """Draw from the tilted model at ``kl_budget`` (see :meth:`tuner_at`).
