@@ -59,6 +59,14 @@ def test_tuner_convergence_warning():
     _assert_here(_caught(ConvergenceWarning, tuner.fit))
 
 
+def test_path_convergence_warning():
+    # the tuner's beta loop, so the tuner's warning, from the path's fit
+    path = BoltzmannPath(BASE, _bounded, max_kl_budget=50.0, beta_max=30.0, max_iter=50,
+                         n_path_points=2, n_eval_samples=512, n_reference_samples=1000,
+                         random_state=0)
+    _assert_here(_caught(ConvergenceWarning, path.fit))
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_tuner_tilt_quality_and_sample_tail_warnings():
     tuner = BoltzmannTuner(BASE, LinearCriterion([1.0, 0.0]), kl_budget=3.0, **TINY).fit()
@@ -71,7 +79,7 @@ def test_tuner_tilt_quality_and_sample_tail_warnings():
 def test_path_constraint_warning():
     path = BoltzmannPath(BASE, LinearCriterion([1.0, 0.0]), max_kl_budget=3.0,
                          constraints=[(LinearCriterion([0.0, 1.0]), ">=", 1.0)],
-                         n_path_points=4, n_steps=100, n_reference_samples=2000,
+                         n_path_points=4, max_iter=100, n_reference_samples=2000,
                          random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the fit's own warnings are not under test
