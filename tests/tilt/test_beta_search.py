@@ -129,3 +129,36 @@ def test_tilted_moments_with_a_proposal_match_closed_form():
     assert ref.criterion_mean == pytest.approx(4.0, rel=0.01)
     assert ref.kl == pytest.approx(8.0, rel=0.02)
     assert reference_beta(f, 8.0, log_ratio=log_ratio) == pytest.approx(4.0, rel=0.01)
+
+
+def test_meets_budget_within_tolerance_or_two_standard_errors():
+    from sktilt.tilt._beta_search import meets_budget
+
+    assert meets_budget(1.01, 0.001, 1.0, tol=0.02)
+    assert not meets_budget(1.05, 0.001, 1.0, tol=0.02)
+    assert meets_budget(1.05, 0.03, 1.0, tol=0.02)  # within 2 SE
+
+
+def test_a_search_with_nothing_evaluated_names_its_owner():
+    from sktilt.tilt._beta_search import BetaFit, SearchResult
+
+    result = SearchResult(fits=[BetaFit(None, None, {})], diverged=True, divergence="NaN loss")
+    with pytest.raises(FloatingPointError, match="BoltzmannPath could not fit any flow.*NaN"):
+        result.kept(1.0, "BoltzmannPath")
+
+
+def test_path_multipliers_move_only_when_stepped():
+    # The loop evaluates a flow with the multipliers it was trained with, then steps
+    # them: the path's knots measure first and move on step(), as a tuner's do.
+    from sktilt.tilt._constraints import MultiplierPath, check_constraints
+
+    constraints = check_constraints([(lambda x: x[:, 0], "<=", -0.5)])
+    rng = np.random.default_rng(0)
+    multipliers = MultiplierPath(constraints, lambda x: x[:, 0], np.zeros((4, 1)),
+                                 np.ones(1), 0.02, rng.standard_normal((100, 1)))
+    before = multipliers.nu.copy()
+    ready = multipliers.measure(lambda beta, n: rng.standard_normal((n, 1)), 2.0)
+    assert not ready  # E g = 0 > -0.5
+    np.testing.assert_array_equal(multipliers.nu, before)
+    multipliers.step()
+    assert np.all(multipliers.nu[1:] < 0) and multipliers.nu[0] == multipliers.nu[1]
