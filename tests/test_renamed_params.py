@@ -208,3 +208,11 @@ def test_models_train_and_infer_with_the_configured_threads(caller_threads):
         assert len(seen) >= 3 and set(seen) == {1}
         assert torch.get_num_threads() == caller_threads
 
+
+
+def test_models_report_epochs_as_n_iter():
+    vae = _vae(hidden_layer_sizes=(8,), max_iter=2)
+    assert not hasattr(vae, "n_iter_")
+    assert vae.fit(X).n_iter_ == 2
+    assert vae.partial_fit(X).n_iter_ == 4
+    assert _classifier(hidden_layer_sizes=(8,), max_iter=3).fit(X, Y).n_iter_ == 3

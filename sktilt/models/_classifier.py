@@ -101,6 +101,8 @@ class TorchClassifier(VersionedStateMixin, SkorchModelMixin, NeuralNetClassifier
         ``predict_proba`` and of the logits).
     module_ : MLPClassifierModule
     n_features_in_ : int
+    n_iter_ : int
+        Epochs trained (``len(history)``).
 
     Examples
     --------

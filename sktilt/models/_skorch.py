@@ -128,6 +128,14 @@ class SkorchModelMixin:
     def __sklearn_is_fitted__(self) -> bool:
         return net_is_trained(self)
 
+    @property
+    def n_iter_(self) -> int:
+        """Training epochs run (``len(history)``: ``max_iter`` per ``fit``, plus those of
+        later ``partial_fit`` calls), as scikit-learn's estimators with ``max_iter``."""
+        if not net_is_trained(self):
+            raise AttributeError(f"{type(self).__name__} has no n_iter_ before fit.")
+        return len(self.history)
+
     def on_epoch_end(self, net, **kwargs):
         # mark trained before the callbacks run, so that checkpoints carry the flag
         super().on_epoch_end(net, **kwargs)

@@ -114,6 +114,8 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
         ``train_kl`` (its two terms, in nats per sample).
     n_features_in_ : int
         Number of features of ``X``.
+    n_iter_ : int
+        Epochs trained (``len(history)``).
 
     Examples
     --------
