@@ -85,14 +85,14 @@ class TorchClassifier(VersionedStateMixin, SkorchModelMixin, NeuralNetClassifier
         Pass ``skorch.dataset.ValidSplit(5, stratified=True)`` for ``valid_acc``.
     verbose : int, default=0
     device : str, default="cpu"
-    **kwargs
-        Other :class:`skorch.NeuralNetClassifier` parameters.
     hidden_units : tuple of int
         .. deprecated:: 0.2
            Use ``hidden_layer_sizes``; removed in 0.3.
     max_epochs : int
         .. deprecated:: 0.2
            Use ``max_iter``; removed in 0.3.
+    **kwargs
+        Other :class:`skorch.NeuralNetClassifier` parameters.
 
     Attributes
     ----------

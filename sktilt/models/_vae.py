@@ -95,15 +95,15 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
         ``valid_loss`` (computed at the posterior mean, without latent noise).
     verbose : int, default=0
     device : str, default="cpu"
-    **kwargs
-        Other :class:`skorch.NeuralNet` parameters (``callbacks``, ``warm_start``,
-        ``module__min_std``, ``iterator_train__shuffle`` (default ``True``), ...).
     hidden_units : tuple of int
         .. deprecated:: 0.2
            Use ``hidden_layer_sizes``; removed in 0.3.
     max_epochs : int
         .. deprecated:: 0.2
            Use ``max_iter``; removed in 0.3.
+    **kwargs
+        Other :class:`skorch.NeuralNet` parameters (``callbacks``, ``warm_start``,
+        ``module__min_std``, ``iterator_train__shuffle`` (default ``True``), ...).
 
     Attributes
     ----------
