@@ -74,7 +74,7 @@ def bench_grid(quick):
     base = grid_base(0.5)
     tuner_params = {"n_components": 50}
     if quick:
-        tuner_params["n_steps"] = 300
+        tuner_params["max_iter"] = 300
     t = time.perf_counter()
     refiner = AdversarialRefiner(base, n_rounds=2, n_model_samples=40_000,
                                  tuner_params=tuner_params, random_state=0).fit(X)
@@ -104,7 +104,7 @@ def bench_digits(quick):
     X = (X / 16.0).astype(np.float32)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0,
                                                         stratify=y)
-    vae = VAE(latent_dim=8, hidden_units=(128, 64), max_epochs=60 if quick else 150,
+    vae = VAE(latent_dim=8, hidden_layer_sizes=(128, 64), max_iter=60 if quick else 150,
               random_state=0).fit(X_train)
     # The label judge: a classifier of held-out real digits (not the discriminator's family).
     labeller = LogisticRegression(C=1.0, max_iter=2000).fit(X_test, y_test)
@@ -117,7 +117,7 @@ def bench_digits(quick):
     pca = PCA(8).fit(X_test)
     base_pcs = rf_two_sample(pca.transform(X_test), pca.transform(base_samples))
     print(f"           RF two-sample acc on 8 PCs {base_pcs:.3f}")
-    tuner_params = {"n_steps": 300} if quick else {}
+    tuner_params = {"max_iter": 300} if quick else {}
     for name, classifier in [("pixels", None),
                              ("8 PCs", make_pipeline(PCA(8), HistGradientBoostingClassifier()))]:
         t = time.perf_counter()

@@ -32,7 +32,7 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="/tmp/energy-out", help="the job's OUT (VAE cache)")
     parser.add_argument("--n-weeks", type=int, default=3000)
     parser.add_argument("--households", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=_VAE["max_epochs"])
+    parser.add_argument("--epochs", type=int, default=_VAE["max_iter"])
     parser.add_argument("--quantile", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=1)
@@ -42,7 +42,7 @@ if __name__ == "__main__":
 
     X = np.maximum(make_load_curves(args.n_weeks, n_households=args.households,
                                     random_state=args.seed), 1e-3)
-    vae = cached_fit(VAE(**{**_VAE, "max_epochs": args.epochs}, random_state=args.seed),
+    vae = cached_fit(VAE(**{**_VAE, "max_iter": args.epochs}, random_state=args.seed),
                      X, Path(args.out), "vae")
     energy = X.sum(1)
     cap = float(np.median(energy))

@@ -38,13 +38,13 @@ label = "AVOSimulatorFitter.sample(10**7)"
 """, "fit.sample(10**7)"),
     ("VAE.sample(10**7)", """
 from sktilt.models import VAE
-vae = VAE(max_epochs=1, random_state=0).fit(np.random.default_rng(0).normal(size=(200, 2)))
+vae = VAE(max_iter=1, random_state=0).fit(np.random.default_rng(0).normal(size=(200, 2)))
 label = "VAE.sample(10**7)"
 """, "vae.sample(10**7)"),
     ("BoltzmannTuner.sample(10**7)", """
 from sktilt import BoltzmannTuner, LatentSampler, LinearCriterion
 tuner = BoltzmannTuner(LatentSampler(torch.nn.Identity(), latent_dim=2),
-                       LinearCriterion([1.0, 0.0]), n_steps=30, random_state=0).fit()
+                       LinearCriterion([1.0, 0.0]), max_iter=30, random_state=0).fit()
 label = "BoltzmannTuner.sample(10**7)"
 """, "tuner.sample(10**7)"),
 ]

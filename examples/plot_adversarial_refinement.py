@@ -36,7 +36,7 @@ base = torch.distributions.MixtureSameFamily(
 # model is a 50-component Gaussian mixture, enough for one or two per mode.
 refiner = AdversarialRefiner(
     base, n_model_samples=2 * n_data, random_state=0,
-    tuner_params={"n_components": 50, "n_steps": pick(1000, 250)}).fit(X)
+    tuner_params={"n_components": 50, "max_iter": pick(1000, 250)}).fit(X)
 print(f"raw E_base e^f before normalisation: {refiner.density_ratio_normalizer_[0]:.3f}")
 
 

@@ -18,8 +18,8 @@ from sktilt.plotting import plot_image_grid
 
 digits = load_digits()
 X, y = (digits.data / 16.0).astype(np.float32), digits.target
-vae = VAE(latent_dim=8, max_epochs=pick(150, 20), random_state=0).fit(X)
-clf = TorchClassifier(max_epochs=pick(60, 20), random_state=0).fit(X, y)
+vae = VAE(latent_dim=8, max_iter=pick(150, 20), random_state=0).fit(X)
+clf = TorchClassifier(max_iter=pick(60, 20), random_state=0).fit(X, y)
 criterion = class_log_probability(clf, 4)
 
 rows, labels = [vae.sample(10, random_state=0)], ["p"]

@@ -25,7 +25,7 @@ base = torch.distributions.MultivariateNormal(torch.zeros(2), torch.tensor(cov,
                                                                            dtype=torch.float32))
 budget = quantile_budget(0.01)
 peak, energy = LinearCriterion([1.0, 0.0]), LinearCriterion([0.0, 1.0])
-common = dict(kl_budget=budget, n_steps=pick(1000, 400), random_state=0)
+common = dict(kl_budget=budget, max_iter=pick(1000, 400), random_state=0)
 
 plain = BoltzmannTuner(base, peak, **common).fit()
 capped = BoltzmannTuner(base, peak, constraints=[(energy, "<=", 0.5)], **common).fit()

@@ -33,10 +33,10 @@ print(f"{len(X)} weeks, mean weekly peak {X.max(1).mean():.1f} kW")
 # no exponential moments, so the criterion is the log of the peak
 # (``CurveMaximum(log=True)``), which tilts toward the same weeks.
 vae = VAE(latent_dim=16, likelihood="lognormal", noise_model="level",
-          max_epochs=pick(160, 5), random_state=0).fit(X)
+          max_iter=pick(160, 5), random_state=0).fit(X)
 tuner = BoltzmannTuner(vae.get_base_sampler(observation_noise=True),
                        CurveMaximum(log=True), kl_budget=quantile_budget(0.01),
-                       n_steps=pick("auto", 300), n_reference_samples=pick("auto", 20_000),
+                       max_iter=pick("auto", 300), n_reference_samples=pick("auto", 20_000),
                        random_state=0).fit()
 base = vae.sample(2000, observation_noise=True, random_state=1)
 tuned = tuner.sample(2000)

@@ -22,7 +22,7 @@ from sktilt.plotting import plot_pareto_front
 
 a = np.array([1.0, 0.5, -0.5])
 base = LatentSampler(torch.nn.Identity(), latent_dim=3)
-tuner = BoltzmannTuner(base, LinearCriterion(a), n_steps=pick(300, 80), random_state=0)
+tuner = BoltzmannTuner(base, LinearCriterion(a), max_iter=pick(300, 80), random_state=0)
 
 # %%
 # Grid search over the budget: ``refit=False`` and a single "split" (the tuner does

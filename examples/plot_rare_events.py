@@ -19,7 +19,7 @@ from sktilt import LinearCriterion
 
 base = LatentSampler(torch.nn.Identity(), latent_dim=4)
 tuner = BoltzmannTuner(base, LinearCriterion([1.0, 0, 0, 0]), kl_budget=quantile_budget(1e-4),
-                       n_steps=pick(300, 100), random_state=0).fit()
+                       max_iter=pick(300, 100), random_state=0).fit()
 
 thresholds = np.linspace(2.5, 4.5, pick(9, 3))
 estimates = [tuner.tail_probability(t, n_samples=pick(20_000, 5_000)) for t in thresholds]

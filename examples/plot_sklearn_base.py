@@ -40,7 +40,7 @@ criterion = LinearCriterion(a / scale)
 budget = quantile_budget(0.01)
 
 base = make_pipeline(StandardScaler(), GaussianMixture(3, random_state=0))
-tuner = BoltzmannTuner(base, criterion, kl_budget=budget, n_steps=pick("auto", 400),
+tuner = BoltzmannTuner(base, criterion, kl_budget=budget, max_iter=pick("auto", 400),
                        random_state=0).fit(X)
 print(f"beta={tuner.beta_:.3f}  KL={tuner.kl_:.3f} (budget {budget:.3f})  "
       f"E_q f={tuner.criterion_mean_:.3f}")

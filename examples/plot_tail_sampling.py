@@ -26,7 +26,7 @@ base = LatentSampler(decoder, latent_dim=8)
 
 t0 = time.perf_counter()
 tuner = BoltzmannTuner(base, CurveMaximum(), kl_budget=quantile_budget(0.01),
-                       n_steps=pick(300, 60), max_beta_iter=pick(8, 2), random_state=0).fit()
+                       max_iter=pick(300, 60), max_beta_iter=pick(8, 2), random_state=0).fit()
 print(f"fit in {time.perf_counter() - t0:.1f} s: beta={tuner.beta_:.2f}, KL={tuner.kl_:.2f}")
 
 # %%

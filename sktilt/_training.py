@@ -126,13 +126,21 @@ class LastGoodState(Callback):
         return True
 
 
+def _epochs(net) -> int:
+    """Epochs per training call: sktilt's models keep skorch's ``max_epochs`` as the
+    deprecated old name of ``max_iter`` (``"deprecated"`` when not set)."""
+    epochs = net.max_epochs
+    return net.max_iter if isinstance(epochs, str) and hasattr(net, "max_iter") else epochs
+
+
 class EpochProgress(Callback):
     """A tqdm bar over epochs (skorch's ProgressBar counts the steps within one epoch).
 
     Parameters
     ----------
     total : int or None, default=None
-        Length of the bar; the net's ``max_epochs`` when ``None``.
+        Length of the bar; the net's epochs per training call when ``None``
+        (``max_iter`` of sktilt's models, skorch's ``max_epochs`` otherwise).
     desc : str, default="training"
         Label of the bar.
     across_runs : bool, default=False
@@ -154,7 +162,7 @@ class EpochProgress(Callback):
         if self.bar_ is None:
             from tqdm.auto import tqdm
 
-            self.bar_ = tqdm(total=self.total or net.max_epochs, desc=self.desc, leave=False)
+            self.bar_ = tqdm(total=self.total or _epochs(net), desc=self.desc, leave=False)
         self.bar_.set_postfix(loss=f"{net.history[-1].get('train_loss', float('nan')):.4g}")
         self.bar_.update(1)
         if self.bar_.n >= self.bar_.total:

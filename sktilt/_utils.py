@@ -63,7 +63,7 @@ def check_n_samples(n, name: str = "n_samples") -> int:
     return int(n)
 
 
-def check_hidden_units(hidden_units, name: str = "hidden_units") -> tuple[int, ...]:
+def check_hidden_units(hidden_units, name: str = "hidden_layer_sizes") -> tuple[int, ...]:
     """Hidden layer widths as a tuple of positive ints (a single int is one layer)."""
     try:
         units = tuple(hidden_units)

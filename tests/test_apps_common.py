@@ -20,11 +20,11 @@ Y = np.array(["cat", "dog", "eel"])[RNG.integers(0, 3, 64)]
 
 
 def make_vae():
-    return VAE(latent_dim=2, hidden_units=(8,), max_epochs=2, batch_size=32, random_state=0)
+    return VAE(latent_dim=2, hidden_layer_sizes=(8,), max_iter=2, batch_size=32, random_state=0)
 
 
 def make_classifier():
-    return TorchClassifier(hidden_units=(8,), max_epochs=2, batch_size=32, random_state=0)
+    return TorchClassifier(hidden_layer_sizes=(8,), max_iter=2, batch_size=32, random_state=0)
 
 
 class Logs(list):
@@ -172,7 +172,7 @@ def _untrained():
 
 
 def _wrong_shapes():
-    return VAE(latent_dim=3, hidden_units=(8,), module__n_features=5).initialize(
+    return VAE(latent_dim=3, hidden_layer_sizes=(8,), module__n_features=5).initialize(
     ).module_.state_dict()
 
 

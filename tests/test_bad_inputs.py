@@ -29,7 +29,7 @@ from sktilt.models import VAE
 
 BASE = LatentSampler(torch.nn.Identity(), latent_dim=2)
 LINEAR = LinearCriterion([1.0, 0.0])
-FAST = dict(n_steps=30, n_reference_samples=2000)
+FAST = dict(max_iter=30, n_reference_samples=2000)
 X = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
 Y2 = np.arange(100) % 2
 X_AVO = np.random.default_rng(0).normal(size=(200, 1))
@@ -52,7 +52,7 @@ def _fitted_avo():
 
 @functools.cache
 def _fitted_vae():
-    return VAE(max_epochs=1, random_state=0).fit(X)
+    return VAE(max_iter=1, random_state=0).fit(X)
 
 
 def tuner(**kw):
@@ -66,17 +66,17 @@ def avo(**kw):
 
 CASES = [
     # BoltzmannTuner: construction-time parameters (checked at fit)
-    ("tuner hidden_features=(0,)", lambda: tuner(hidden_features=(0,), n_transforms=1),
-     ValueError, "hidden_features"),
-    ("tuner hidden_features=(-3,)", lambda: tuner(hidden_features=(-3,), n_transforms=1),
-     ValueError, "hidden_features"),
+    ("tuner hidden_layer_sizes=(0,)", lambda: tuner(hidden_layer_sizes=(0,), n_transforms=1),
+     ValueError, "hidden_layer_sizes"),
+    ("tuner hidden_layer_sizes=(-3,)", lambda: tuner(hidden_layer_sizes=(-3,), n_transforms=1),
+     ValueError, "hidden_layer_sizes"),
     ("tuner device without CUDA", lambda: tuner(device="cuda:7"), ValueError, "device"),
     ("tuner lr=nan", lambda: tuner(lr=float("nan")), ValueError, "lr"),
     ("tuner lr=0", lambda: tuner(lr=0.0), ValueError, "lr"),
     ("tuner random_state=-1", lambda: tuner(random_state=-1), ValueError, "random_state"),
     ("tuner kl_budget=-1", lambda: tuner(kl_budget=-1.0), ValueError, "kl_budget"),
     ("tuner kl_budget=nan", lambda: tuner(kl_budget=float("nan")), ValueError, "kl_budget"),
-    ("tuner n_steps=0", lambda: tuner(n_steps=0), ValueError, "n_steps"),
+    ("tuner max_iter=0", lambda: tuner(max_iter=0), ValueError, "max_iter"),
     ("tuner criterion returns a list", lambda: BoltzmannTuner(
         BASE, lambda x: list(x[:, 0]), **FAST).fit(), TypeError, "criterion must return"),
     ("tuner decoder returns NaN", lambda: BoltzmannTuner(
@@ -115,38 +115,38 @@ CASES = [
     ("path device without CUDA", lambda: BoltzmannPath(BASE, LINEAR, device="cuda:7").fit(),
      ValueError, "device"),
     # VAE and TorchClassifier (skorch nets)
-    ("vae hidden_units=(0,)", lambda: VAE(hidden_units=(0,), max_epochs=1).fit(X),
-     ValueError, "hidden_units"),
-    ("vae max_epochs=0", lambda: VAE(max_epochs=0).fit(X), ValueError, "max_epochs"),
-    ("vae noise_model='free'", lambda: VAE(noise_model="free", max_epochs=1).fit(X),
+    ("vae hidden_layer_sizes=(0,)", lambda: VAE(hidden_layer_sizes=(0,), max_iter=1).fit(X),
+     ValueError, "hidden_layer_sizes"),
+    ("vae max_iter=0", lambda: VAE(max_iter=0).fit(X), ValueError, "max_iter"),
+    ("vae noise_model='free'", lambda: VAE(noise_model="free", max_iter=1).fit(X),
      ValueError, "noise_model"),
     ("vae bernoulli with level noise",
-     lambda: VAE(likelihood="bernoulli", noise_model="level", max_epochs=1).fit(X > 0),
+     lambda: VAE(likelihood="bernoulli", noise_model="level", max_iter=1).fit(X > 0),
      ValueError, "noise_model='constant'"),
-    ("vae lr=-1", lambda: VAE(lr=-1.0, max_epochs=1).fit(X), ValueError, "lr"),
-    ("vae lr=nan", lambda: VAE(lr=float("nan"), max_epochs=1).fit(X), ValueError, "lr"),
-    ("vae device without CUDA", lambda: VAE(device="cuda:7", max_epochs=1).fit(X),
+    ("vae lr=-1", lambda: VAE(lr=-1.0, max_iter=1).fit(X), ValueError, "lr"),
+    ("vae lr=nan", lambda: VAE(lr=float("nan"), max_iter=1).fit(X), ValueError, "lr"),
+    ("vae device without CUDA", lambda: VAE(device="cuda:7", max_iter=1).fit(X),
      ValueError, "device"),
-    ("vae random_state=-1", lambda: VAE(random_state=-1, max_epochs=1).fit(X), ValueError,
+    ("vae random_state=-1", lambda: VAE(random_state=-1, max_iter=1).fit(X), ValueError,
      "random_state"),
-    ("vae X with NaN", lambda: VAE(max_epochs=1).fit(np.full((10, 3), np.nan)),
+    ("vae X with NaN", lambda: VAE(max_iter=1).fit(np.full((10, 3), np.nan)),
      ValueError, "NaN"),
-    ("vae X 1-D", lambda: VAE(max_epochs=1).fit(np.zeros(10)), ValueError, "2D"),
-    ("vae latent_dim=0", lambda: VAE(latent_dim=0, max_epochs=1).fit(X), ValueError,
+    ("vae X 1-D", lambda: VAE(max_iter=1).fit(np.zeros(10)), ValueError, "2D"),
+    ("vae latent_dim=0", lambda: VAE(latent_dim=0, max_iter=1).fit(X), ValueError,
      "latent_dim"),
     ("vae sample(-1)", lambda: _fitted_vae().sample(-1), ValueError, "n_samples"),
     ("vae transform wrong width", lambda: _fitted_vae().transform(np.zeros((2, 5))),
      ValueError, "features"),
-    ("classifier one class", lambda: TorchClassifier(max_epochs=1).fit(X, np.zeros(100)),
+    ("classifier one class", lambda: TorchClassifier(max_iter=1).fit(X, np.zeros(100)),
      ValueError, "single class"),
-    ("classifier y NaN", lambda: TorchClassifier(max_epochs=1).fit(X, np.full(100, np.nan)),
+    ("classifier y NaN", lambda: TorchClassifier(max_iter=1).fit(X, np.full(100, np.nan)),
      ValueError, "NaN"),
-    ("classifier y length", lambda: TorchClassifier(max_epochs=1).fit(X, Y2[:50]),
+    ("classifier y length", lambda: TorchClassifier(max_iter=1).fit(X, Y2[:50]),
      ValueError, "inconsistent"),
-    ("classifier hidden_units=(0,)",
-     lambda: TorchClassifier(hidden_units=(0,), max_epochs=1).fit(X, Y2), ValueError,
-     "hidden_units"),
-    ("classifier batch_size=0", lambda: TorchClassifier(batch_size=0, max_epochs=1).fit(
+    ("classifier hidden_layer_sizes=(0,)",
+     lambda: TorchClassifier(hidden_layer_sizes=(0,), max_iter=1).fit(X, Y2), ValueError,
+     "hidden_layer_sizes"),
+    ("classifier batch_size=0", lambda: TorchClassifier(batch_size=0, max_iter=1).fit(
         X, Y2), ValueError, "batch_size"),
     # proposals
     ("GaussianProposal(loc=[])", lambda: GaussianProposal(loc=[]).build(), ValueError, "loc"),

@@ -200,7 +200,7 @@ def test_energy_peaks_max_energy_meets_its_constraint(tmp_path, capsys, monkeypa
 
     monkeypatch.setattr(energy, "_N_TRUTH", 4000)
     monkeypatch.setattr(energy, "BoltzmannTuner", functools.partial(
-        BoltzmannTuner, n_steps=300, n_reference_samples=20_000))
+        BoltzmannTuner, max_iter=300, n_reference_samples=20_000))
     out = tmp_path / "energy"
     argv = ["energy-peaks", "--n-weeks", "400", "--epochs", "8", "--quantile", "0.05",
             "--n-scenarios", "100", "--max-energy", "median", "--out", str(out), "--quiet"]
@@ -238,7 +238,7 @@ def test_energy_peaks_reads_meter_csv(tmp_path, monkeypatch):
     from sktilt.apps import energy
 
     monkeypatch.setattr(energy, "BoltzmannTuner", functools.partial(
-        BoltzmannTuner, n_steps=300, n_reference_samples=20_000))
+        BoltzmannTuner, max_iter=300, n_reference_samples=20_000))
     index = pd.date_range("2024-01-01", periods=24 * 7 * 12, freq="h")
     rng = np.random.default_rng(0)
     hours = index.hour.to_numpy()

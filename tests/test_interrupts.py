@@ -31,7 +31,7 @@ def _lazy_torch_imports():
 
 
 # Seconds from Ctrl-C to the KeyboardInterrupt. A fit that swallowed or ignored it would
-# run for max_epochs=100_000 / max_iter=5_000 (hours), and a prompt one takes well under
+# run for 100_000 epochs / max_iter=5_000 updates (hours), and a prompt one takes well under
 # 1 s on a quiet machine; 30 s keeps that distinction while tolerating a loaded shared
 # CI runner, where one small torch step was measured 30-100x slower (FACTS.md).
 PROMPT_S = 30.0
@@ -86,7 +86,7 @@ def test_tuner_fit_raises_and_stays_unfitted(interrupted):
 def test_refitting_tuner_keeps_its_previous_fit(interrupted):
     criterion = SlowLinear([1.0, 0.0])
     tuner = BoltzmannTuner(LatentSampler(torch.nn.Identity(), latent_dim=2), criterion,
-                           n_reference_samples=2000, n_steps=300, random_state=0).fit()
+                           n_reference_samples=2000, max_iter=300, random_state=0).fit()
     before = (tuner.beta_, tuner.kl_, tuner.sample(5, random_state=1))
     criterion.delay = 0.01
     tuner.set_params(kl_budget=2.0)
@@ -111,14 +111,14 @@ def test_refitting_avo_keeps_its_previous_fit(interrupted):
 
 
 def test_vae_fit_raises_and_is_not_fitted(interrupted):
-    vae = VAE(max_epochs=100_000, batch_size=32, random_state=0)
+    vae = VAE(max_iter=100_000, batch_size=32, random_state=0)
     assert interrupted(lambda: vae.fit(X_VAE)) < PROMPT_S
     with pytest.raises(NotFittedError):
         vae.sample(2)
 
 
 def test_classifier_fit_raises_and_is_not_fitted(interrupted):
-    clf = TorchClassifier(max_epochs=100_000, random_state=0)
+    clf = TorchClassifier(max_iter=100_000, random_state=0)
     y = (X_VAE[:, 0] > 0).astype(int)
     assert interrupted(lambda: clf.fit(X_VAE, y)) < PROMPT_S
     with pytest.raises(NotFittedError):

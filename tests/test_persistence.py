@@ -26,12 +26,12 @@ def _sim(theta, random_state):
 
 def _estimators():
     yield BoltzmannTuner(LatentSampler(torch.nn.Identity(), latent_dim=2),
-                         LinearCriterion([1.0, 0.0]), n_steps=30, n_reference_samples=2000,
+                         LinearCriterion([1.0, 0.0]), max_iter=30, n_reference_samples=2000,
                          random_state=0).fit()
     yield AVOSimulatorFitter(_sim, GaussianProposal([0.0], [1.0]), max_iter=3,
                              random_state=0).fit(X[:, :1].astype(float))
-    yield VAE(max_epochs=1, random_state=0).fit(X)
-    yield TorchClassifier(max_epochs=1, random_state=0).fit(X, (X[:, 0] > 0).astype(int))
+    yield VAE(max_iter=1, random_state=0).fit(X)
+    yield TorchClassifier(max_iter=1, random_state=0).fit(X, (X[:, 0] > 0).astype(int))
 
 
 def test_compatible_versions():

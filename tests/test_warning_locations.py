@@ -22,7 +22,7 @@ from sktilt._utils import warn_at_caller
 from sktilt.avo import FitQualityWarning
 from sktilt.tilt import LinearCriterion, TiltQualityWarning
 
-TINY = dict(n_transforms=1, hidden_features=(8,), n_steps=20, max_beta_iter=2,
+TINY = dict(n_transforms=1, hidden_layer_sizes=(8,), max_iter=20, max_beta_iter=2,
             n_eval_samples=512, n_reference_samples=1000, random_state=0)
 BASE = LatentSampler(torch.nn.Identity(), latent_dim=2)
 
@@ -111,7 +111,7 @@ def test_refiner_warning_through_its_inner_tuner():
     base = torch.distributions.MultivariateNormal(torch.zeros(1), torch.eye(1))
     classifier = make_pipeline(PolynomialFeatures(2), LogisticRegression(max_iter=1000))
     refiner = AdversarialRefiner(base, classifier=classifier, random_state=0,
-                                 tuner_params={"n_steps": 20, "n_reference_samples": 2000,
+                                 tuner_params={"max_iter": 20, "n_reference_samples": 2000,
                                                "n_eval_samples": 1024})
     _assert_here(_caught(TiltQualityWarning, lambda: refiner.fit(X)))
 

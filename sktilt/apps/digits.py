@@ -32,9 +32,9 @@ def run_digits(*, label=4, budgets=(0.5, 1.0, 2.0, 3.0), out="sktilt-out/digits"
     if label not in set(y.tolist()):
         raise ValueError(f"label must be a digit 0-9, got {label!r}.")
     callbacks = [EpochProgress(epochs, desc="VAE of digits")] if progress else None
-    vae = cached_fit(VAE(latent_dim=8, max_epochs=epochs, random_state=seed, device=device,
+    vae = cached_fit(VAE(latent_dim=8, max_iter=epochs, random_state=seed, device=device,
                          callbacks=callbacks), X, out, "vae", log=log)
-    clf = TorchClassifier(max_epochs=60, random_state=seed, device=device).fit(X, y)
+    clf = TorchClassifier(max_iter=60, random_state=seed, device=device).fit(X, y)
     criterion = class_log_probability(clf, label)
 
     base_samples = vae.sample(400, random_state=seed)

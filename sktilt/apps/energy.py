@@ -28,7 +28,7 @@ from ._common import cached_fit, save_figure, write_json
 # (100 000 fresh weeks): latent 16, 160 epochs give P(peak > q99) 0.5 %, scenario peak
 # KS 0.06 and energy ratio 1.05 (constant noise: 2.0 %, 0.21, 0.87; latent 32 or
 # beta_kl 0.5 were worse).
-_VAE = dict(latent_dim=16, max_epochs=160, likelihood="lognormal", noise_model="level")
+_VAE = dict(latent_dim=16, max_iter=160, likelihood="lognormal", noise_model="level")
 # Fresh weeks of the generator drawn as the truth of the scenario check (synthetic data
 # only): 500 true top-1 % weeks, or 250 top-1 % of the weeks below the median energy,
 # at half the job time that 100 000 weeks would add.
@@ -153,7 +153,7 @@ def load_data(data, *, layout="auto", unit="kW", households=10, seed=0):
 
 
 def run_energy_peaks(*, quantile=0.01, data=None, out="sktilt-out/energy-peaks",
-                     n_weeks=3000, households=10, epochs=_VAE["max_epochs"], seed=0,
+                     n_weeks=3000, households=10, epochs=_VAE["max_iter"], seed=0,
                      device="cpu", n_scenarios=1000, max_energy=None, layout="auto",
                      unit="kW", n_truth_weeks=None, progress=True, log=print) -> dict:
     """Load or generate curves, train (or load) the VAE, tune, write scenarios, draw.
@@ -204,7 +204,7 @@ def run_energy_peaks(*, quantile=0.01, data=None, out="sktilt-out/energy-peaks",
     low_share = None if low is None else float(low.mean())
 
     callbacks = [EpochProgress(epochs, desc="VAE of load curves")] if progress else None
-    vae = cached_fit(VAE(**{**_VAE, "max_epochs": epochs}, random_state=seed, device=device,
+    vae = cached_fit(VAE(**{**_VAE, "max_iter": epochs}, random_state=seed, device=device,
                          callbacks=callbacks), X, out, "vae", log=log)
     t_tune = time.perf_counter()
     tuner = fit_peak_tuner(vae, quantile=quantile, max_energy_kwh=cap, low_share=low_share,

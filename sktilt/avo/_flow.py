@@ -22,10 +22,11 @@ import numpy as np
 import torch
 import zuko
 from numpy.typing import ArrayLike
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from torch import nn
 from zuko.transforms import MonotonicRQSTransform
 
+from .._deprecation import DEPRECATED, renamed
 from .._random import torch_seeded
 from .._typing import Bounds
 from .._utils import check_hidden_units, to_numpy
@@ -204,7 +205,7 @@ class FlowProposal(Proposal):
         Range of each parameter (as for :class:`GaussianProposal`).
     transforms : int, default=3
         Spline layers.
-    hidden_features : tuple of int, default=(32, 32)
+    hidden_layer_sizes : tuple of int, default=(32, 32)
         Hidden widths of each layer's hyper-network (unused for ``k = 1``).
     bins : int, default=8
         Spline bins.
@@ -212,6 +213,9 @@ class FlowProposal(Proposal):
         Adam step size of the fit's updates of the flow's weights; ``"auto"`` is 3e-3.
         Decays to ``0.3 lr`` with a cosine schedule.
     {optimisation}
+    hidden_features : tuple of int
+        .. deprecated:: 0.2
+           Use ``hidden_layer_sizes``; removed in 0.3.
 
     Examples
     --------
@@ -226,29 +230,32 @@ class FlowProposal(Proposal):
         "scale": ["array-like", Real],
         "bounds": [None, StrOptions({"positive"}), list, tuple],
         "transforms": [Interval(Integral, 1, None, closed="left")],
-        "hidden_features": [tuple, list],
+        "hidden_layer_sizes": [tuple, list],
         "bins": [Interval(Integral, 2, None, closed="left")],
         **OPTIMISATION_CONSTRAINTS,
+        "hidden_features": [tuple, list, Hidden(StrOptions({DEPRECATED}))],
     }
 
     __doc__ = __doc__.replace("{optimisation}", OPTIMISATION_DOC)
 
     def __init__(self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *,
                  bounds: Bounds = None,
-                 transforms: int = 3, hidden_features: Sequence[int] = (32, 32),
+                 transforms: int = 3, hidden_layer_sizes: Sequence[int] = (32, 32),
                  bins: int = 8, lr: float | Literal["auto"] = "auto",
                  baseline: Literal["optimal", "mean"] | None = "optimal",
-                 averaging: float = 0.25, callbacks: list | None = None) -> None:
+                 averaging: float = 0.25, callbacks: list | None = None,
+                 hidden_features: Sequence[int] | Literal["deprecated"] = DEPRECATED) -> None:
         self.loc = loc
         self.scale = scale
         self.bounds = bounds
         self.transforms = transforms
-        self.hidden_features = hidden_features
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.bins = bins
         self.lr = lr
         self.baseline = baseline
         self.averaging = averaging
         self.callbacks = callbacks
+        self.hidden_features = hidden_features
 
     def build(self) -> FlowProposalModule:
         """Validate the parameters; build the identity-initialised module (float64)."""
@@ -260,7 +267,8 @@ class FlowProposal(Proposal):
         if scale.shape != (k,) or not np.all((scale > 0) & np.isfinite(scale)):
             raise ValueError(f"scale must be positive and finite of shape ({k},) like loc, "
                              f"got {self.scale!r}.")
-        hidden = check_hidden_units(self.hidden_features, "hidden_features")
+        hidden = check_hidden_units(renamed(self, "hidden_layer_sizes", "hidden_features"),
+                                    "hidden_layer_sizes")
         transform = box_transform(bounds)
         with torch.no_grad():
             mu = transform.inv(torch.as_tensor(loc))

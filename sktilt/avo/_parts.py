@@ -50,7 +50,9 @@ class Critic(BaseEstimator):
     lr : float, default=3e-3
         Adam step size.
     n_steps : int, default=10
-        Critic steps per proposal update (Algorithm 1, line 2).
+        Number of critic steps per proposal update (Algorithm 1, line 2), not a
+        budget for the whole fit (that is the fitter's ``max_iter`` updates,
+        :class:`~sktilt.AVOSimulatorFitter`).
     batch_size : int or None, default=None
         Mini-batch size of each critic step (as many observations as simulations);
         ``None``: the fitter's ``batch_size``.

@@ -14,7 +14,7 @@ __all__ = ["MLPClassifierModule", "TorchClassifier", "class_log_probability"]
 
 from collections.abc import Sequence
 from numbers import Real
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -23,6 +23,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNetClassifier
 from torch import nn
 
+from .._config import torch_threads
+from .._deprecation import DEPRECATED
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_seeded
 from .._typing import Device, RandomStateLike
@@ -62,9 +64,10 @@ class TorchClassifier(VersionedStateMixin, SkorchModelMixin, NeuralNetClassifier
     Parameters
     ----------
     module : torch module class or instance, default=MLPClassifierModule
-        Called with ``n_features``, ``n_classes`` (inferred), ``hidden_units``,
-        ``dropout`` and any ``module__*`` parameters.
-    hidden_units : tuple of int, default=(128,)
+        Called with ``n_features``, ``n_classes`` (inferred), ``hidden_units`` (the
+        value of ``hidden_layer_sizes``), ``dropout`` and any ``module__*`` parameters.
+    hidden_layer_sizes : tuple of int, default=(128,)
+        Widths of the MLP's hidden layers.
     dropout : float, default=0.1
     standardize : bool, default=True
         Standardise inputs inside the module, so the logits module takes raw ``x``.
@@ -74,12 +77,20 @@ class TorchClassifier(VersionedStateMixin, SkorchModelMixin, NeuralNetClassifier
         The module returns logits; ``predict_proba`` applies the softmax.
     optimizer : default=torch.optim.Adam
     lr : float, default=1e-3
-    max_epochs : int, default=50
+    max_iter : int, default=50
+        Training epochs of :meth:`fit` (and of each :meth:`partial_fit`); skorch's
+        ``max_epochs``.
     batch_size : int, default=64
     train_split : default=None
         Pass ``skorch.dataset.ValidSplit(5, stratified=True)`` for ``valid_acc``.
     verbose : int, default=0
     device : str, default="cpu"
+    hidden_units : tuple of int
+        .. deprecated:: 0.2
+           Use ``hidden_layer_sizes``; removed in 0.3.
+    max_epochs : int
+        .. deprecated:: 0.2
+           Use ``max_iter``; removed in 0.3.
     **kwargs
         Other :class:`skorch.NeuralNetClassifier` parameters.
 
@@ -90,6 +101,8 @@ class TorchClassifier(VersionedStateMixin, SkorchModelMixin, NeuralNetClassifier
         ``predict_proba`` and of the logits).
     module_ : MLPClassifierModule
     n_features_in_ : int
+    n_iter_ : int
+        Epochs trained (``len(history)``).
 
     Examples
     --------
@@ -97,25 +110,29 @@ class TorchClassifier(VersionedStateMixin, SkorchModelMixin, NeuralNetClassifier
     >>> from sklearn.datasets import load_digits
     >>> from sktilt import TorchClassifier, class_log_probability
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = TorchClassifier(max_epochs=5, random_state=0).fit(X[:500], y[:500])
+    >>> clf = TorchClassifier(max_iter=5, random_state=0).fit(X[:500], y[:500])
     >>> criterion = class_log_probability(clf, 4)  # log h(4 | x), for BoltzmannTuner
     >>> criterion(torch.as_tensor(X[:3], dtype=torch.float32)).shape
     torch.Size([3])
     """
 
     def __init__(self, module: type[nn.Module] | nn.Module = MLPClassifierModule, *,
-                 hidden_units: Sequence[int] = (128,), dropout: float = 0.1,
+                 hidden_layer_sizes: Sequence[int] = (128,), dropout: float = 0.1,
                  standardize: bool = True,
                  random_state: RandomStateLike | np.random.Generator = None,
                  criterion: type[nn.Module] | nn.Module = nn.CrossEntropyLoss,
                  optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
-                 lr: float = 1e-3, max_epochs: int = 50, batch_size: int = 64,
+                 lr: float = 1e-3, max_iter: int = 50, batch_size: int = 64,
                  train_split: Any = None, verbose: int = 0, device: Device = "cpu",
-                 **kwargs: Any) -> None:
+                 hidden_units: Sequence[int] | Literal["deprecated"] = DEPRECATED,
+                 max_epochs: int | Literal["deprecated"] = DEPRECATED, **kwargs: Any) -> None:
         kwargs.setdefault("iterator_train__shuffle", True)
+        # skorch's max_epochs holds the deprecated old name; fit_loop reads max_iter
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size,
                          train_split=train_split, verbose=verbose, device=device, **kwargs)
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.max_iter = max_iter
         self.hidden_units = hidden_units
         self.dropout = dropout
         self.standardize = standardize
@@ -131,7 +148,7 @@ class TorchClassifier(VersionedStateMixin, SkorchModelMixin, NeuralNetClassifier
             raise AttributeError("TorchClassifier has no classes_ before fit.") from None
 
     def _module_kwargs(self) -> dict:
-        kwargs = {"hidden_units": check_hidden_units(self.hidden_units),
+        kwargs = {"hidden_units": check_hidden_units(self._param("hidden_layer_sizes")),
                   "dropout": float(self.dropout)}
         if hasattr(self, "n_features_in_"):
             kwargs["n_features"] = self.n_features_in_
@@ -152,7 +169,6 @@ class TorchClassifier(VersionedStateMixin, SkorchModelMixin, NeuralNetClassifier
         """Validate ``X, y`` and encode ``y`` as class indices (setting up on reset)."""
         if not isinstance(self.dropout, Real) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be a float in [0, 1), got {self.dropout!r}.")
-        check_hidden_units(self.hidden_units)
         self._check_training_params()
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float32,
                              ensure_min_samples=2 if reset else 1)
@@ -184,7 +200,7 @@ class TorchClassifier(VersionedStateMixin, SkorchModelMixin, NeuralNetClassifier
         return self
 
     def partial_fit(self, X, y, classes=None, **fit_params) -> TorchClassifier:
-        """Train ``max_epochs`` more epochs; the first call may pass all ``classes``.
+        """Train ``max_iter`` more epochs; the first call may pass all ``classes``.
 
         Unlike :meth:`fit`, uses torch's global RNG.
         """
@@ -209,7 +225,7 @@ class TorchClassifier(VersionedStateMixin, SkorchModelMixin, NeuralNetClassifier
         nonlin = self._get_predict_nonlinearity()
         out = np.empty((len(X), len(self.classes_)), np.float32)
         step = 4096  # rows per chunk: bounds memory, not the result
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads():
             for start in range(0, len(X), step):
                 x = torch.as_tensor(X[start:start + step], device=self.device, dtype=dtype)
                 out[start:start + len(x)] = to_numpy(nonlin(module(x)))

@@ -8,7 +8,8 @@ that a module instance can be passed pretrained and a fitted model says so.
 
 from __future__ import annotations
 
-__all__ = ["SkorchModelMixin", "inference_copy", "net_is_trained", "standardization_stats"]
+__all__ = ["RENAMED", "SkorchModelMixin", "inference_copy", "net_is_trained",
+           "standardization_stats"]
 
 import copy
 import math
@@ -18,7 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._utils import check_device
+from .._config import torch_threads
+from .._deprecation import DEPRECATED, renamed
+from .._utils import check_device, check_hidden_units
+
+#: New name -> deprecated old name of the models' renamed parameters (sktilt 0.2):
+#: scikit-learn's names (``MLPClassifier``) instead of skorch's ``max_epochs``.
+RENAMED = {"max_iter": "max_epochs", "hidden_layer_sizes": "hidden_units"}
 
 
 def standardization_stats(X: np.ndarray, *, floor: float = 0.1):
@@ -69,13 +76,24 @@ class SkorchModelMixin:
     def _module_kwargs(self) -> dict:
         return {}
 
+    def _param(self, new: str):
+        """The value of the renamed parameter ``new``, or of its old name if set (as
+        :func:`~sktilt._deprecation.renamed`, without its warning: see
+        :meth:`_check_training_params`)."""
+        old = getattr(self, RENAMED[new])
+        return getattr(self, new) if isinstance(old, str) and old == DEPRECATED else old
+
     def _check_training_params(self) -> None:
-        """Clear errors for the skorch settings that torch would reject deep inside."""
+        """Clear errors for the skorch settings that torch would reject deep inside;
+        a ``FutureWarning`` for a deprecated old name that is set."""
+        for new, old in RENAMED.items():
+            renamed(self, new, old)  # warns, or raises if both names are set
+        check_hidden_units(self._param("hidden_layer_sizes"), "hidden_layer_sizes")
         lr = self.lr
         if isinstance(lr, bool) or not isinstance(lr, Real) or not 0 < lr < math.inf:
             raise ValueError(f"lr must be a positive, finite float, got {lr!r}.")
-        for name in ("max_epochs", "batch_size"):
-            value = getattr(self, name)
+        for name in ("max_iter", "batch_size"):
+            value = self._param(name) if name in RENAMED else getattr(self, name)
             if name == "batch_size" and value == -1:
                 continue  # skorch: the whole data set in one batch
             if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
@@ -110,14 +128,27 @@ class SkorchModelMixin:
     def __sklearn_is_fitted__(self) -> bool:
         return net_is_trained(self)
 
+    @property
+    def n_iter_(self) -> int:
+        """Training epochs run (``len(history)``: ``max_iter`` per ``fit``, plus those of
+        later ``partial_fit`` calls), as scikit-learn's estimators with ``max_iter``."""
+        if not net_is_trained(self):
+            raise AttributeError(f"{type(self).__name__} has no n_iter_ before fit.")
+        return len(self.history)
+
     def on_epoch_end(self, net, **kwargs):
         # mark trained before the callbacks run, so that checkpoints carry the flag
         super().on_epoch_end(net, **kwargs)
         if isinstance(getattr(self.module_, "trained", None), torch.Tensor):
             self.module_.trained.fill_(True)
 
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's loop, ``max_iter`` epochs by default (skorch reads ``max_epochs``)."""
+        epochs = self._param("max_iter") if epochs is None else epochs
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
+
     def _train(self, X, y, **fit_params):
-        """Train ``max_epochs`` epochs like skorch's ``partial_fit``, letting Ctrl-C through.
+        """Train ``max_iter`` epochs like skorch's ``partial_fit``, letting Ctrl-C through.
 
         skorch's ``partial_fit`` swallows ``KeyboardInterrupt`` and returns a half-trained
         net that reports itself fitted; here the interrupt propagates, and a net that had
@@ -126,14 +157,15 @@ class SkorchModelMixin:
         if not self.initialized_:
             self.initialize()
         was_trained = net_is_trained(self)
-        self.notify("on_train_begin", X=X, y=y)
-        try:
-            self.fit_loop(X, y, **fit_params)
-        except KeyboardInterrupt:
-            if not was_trained and isinstance(getattr(self.module_, "trained", None),
-                                              torch.Tensor):
-                self.module_.trained.fill_(False)
-            raise
-        finally:
-            self.notify("on_train_end", X=X, y=y)
+        with torch_threads():
+            self.notify("on_train_begin", X=X, y=y)
+            try:
+                self.fit_loop(X, y, **fit_params)
+            except KeyboardInterrupt:
+                if not was_trained and isinstance(getattr(self.module_, "trained", None),
+                                                  torch.Tensor):
+                    self.module_.trained.fill_(False)
+                raise
+            finally:
+                self.notify("on_train_end", X=X, y=y)
         return self

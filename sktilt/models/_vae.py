@@ -28,6 +28,8 @@ from skorch.callbacks import PassthroughScoring
 from skorch.utils import to_tensor
 from torch import nn
 
+from .._config import torch_threads
+from .._deprecation import DEPRECATED
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, resolve_seed, torch_generator, torch_seeded
 from .._typing import Device, RandomStateLike
@@ -47,12 +49,13 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
     ----------
     module : torch module class or instance, default=VAEModule
         Called with ``n_features`` (inferred from ``X``), ``latent_dim``,
-        ``hidden_units``, ``likelihood`` and any ``module__*`` parameters; an instance
+        ``hidden_units`` (the value of ``hidden_layer_sizes``), ``likelihood`` and any
+        ``module__*`` parameters; an instance
         without ``module__*`` parameters is used as is (pretrained weights). A custom
         module subclasses :class:`~sktilt.models.VAEModule` (or provides its methods).
     latent_dim : int, default=8
         Dimension of the latent space (where :class:`~sktilt.BoltzmannTuner` tunes).
-    hidden_units : tuple of int, default=(256, 128)
+    hidden_layer_sizes : tuple of int, default=(256, 128)
         Encoder widths; the decoder mirrors them.
     likelihood : {"gaussian", "lognormal", "bernoulli"}, default="gaussian"
         Observation model. ``"gaussian"`` learns a per-feature noise scale (floored by
@@ -83,13 +86,21 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
         Called as ``criterion(nll, kl, beta_kl)`` with per-sample tensors.
     optimizer : default=torch.optim.Adam
     lr : float, default=1e-3
-    max_epochs : int, default=100
+    max_iter : int, default=100
+        Training epochs of :meth:`fit` (and of each :meth:`partial_fit`); skorch's
+        ``max_epochs``.
     batch_size : int, default=128
     train_split : default=None
         All of ``X`` trains; pass e.g. ``skorch.dataset.ValidSplit(5)`` to record
         ``valid_loss`` (computed at the posterior mean, without latent noise).
     verbose : int, default=0
     device : str, default="cpu"
+    hidden_units : tuple of int
+        .. deprecated:: 0.2
+           Use ``hidden_layer_sizes``; removed in 0.3.
+    max_epochs : int
+        .. deprecated:: 0.2
+           Use ``max_iter``; removed in 0.3.
     **kwargs
         Other :class:`skorch.NeuralNet` parameters (``callbacks``, ``warm_start``,
         ``module__min_std``, ``iterator_train__shuffle`` (default ``True``), ...).
@@ -103,13 +114,15 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
         ``train_kl`` (its two terms, in nats per sample).
     n_features_in_ : int
         Number of features of ``X``.
+    n_iter_ : int
+        Epochs trained (``len(history)``).
 
     Examples
     --------
     >>> import numpy as np
     >>> from sktilt import VAE
     >>> X = np.random.default_rng(0).normal(size=(200, 6)).astype("float32")
-    >>> vae = VAE(latent_dim=2, hidden_units=(32,), max_epochs=5, random_state=0).fit(X)
+    >>> vae = VAE(latent_dim=2, hidden_layer_sizes=(32,), max_iter=5, random_state=0).fit(X)
     >>> vae.sample(3).shape, vae.transform(X).shape
     ((3, 6), (200, 2))
     >>> vae.get_base_sampler().latent_dim
@@ -117,20 +130,25 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
     """
 
     def __init__(self, module: type[nn.Module] | nn.Module = VAEModule, *,
-                 latent_dim: int = 8, hidden_units: Sequence[int] = (256, 128),
+                 latent_dim: int = 8, hidden_layer_sizes: Sequence[int] = (256, 128),
                  likelihood: Literal["gaussian", "lognormal", "bernoulli"] = "gaussian",
                  noise_model: Literal["constant", "level"] = "constant", beta_kl: float = 1.0,
                  standardize: bool = True,
                  random_state: RandomStateLike | np.random.Generator = None,
                  criterion: type[nn.Module] | nn.Module = NegativeELBO,
                  optimizer: type[torch.optim.Optimizer] = torch.optim.Adam, lr: float = 1e-3,
-                 max_epochs: int = 100, batch_size: int = 128, train_split: Any = None,
-                 verbose: int = 0, device: Device = "cpu", **kwargs: Any) -> None:
+                 max_iter: int = 100, batch_size: int = 128, train_split: Any = None,
+                 verbose: int = 0, device: Device = "cpu",
+                 hidden_units: Sequence[int] | Literal["deprecated"] = DEPRECATED,
+                 max_epochs: int | Literal["deprecated"] = DEPRECATED, **kwargs: Any) -> None:
         kwargs.setdefault("iterator_train__shuffle", True)
+        # skorch's max_epochs holds the deprecated old name; fit_loop reads max_iter
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size,
                          train_split=train_split, verbose=verbose, device=device, **kwargs)
         self.latent_dim = latent_dim
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.max_iter = max_iter
         self.hidden_units = hidden_units
         self.likelihood = likelihood
         self.noise_model = noise_model
@@ -154,7 +172,6 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
         dim = self.latent_dim
         if isinstance(dim, bool) or not isinstance(dim, Integral) or dim < 1:
             raise ValueError(f"latent_dim must be a positive int, got {dim!r}.")
-        check_hidden_units(self.hidden_units)
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got "
                              f"{self.likelihood!r}.")
@@ -194,7 +211,7 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
 
     def _module_kwargs(self) -> dict:
         kwargs = {"latent_dim": int(self.latent_dim),
-                  "hidden_units": check_hidden_units(self.hidden_units),
+                  "hidden_units": check_hidden_units(self._param("hidden_layer_sizes")),
                   "likelihood": self.likelihood}
         if self.likelihood != "bernoulli":
             kwargs["noise_model"] = self.noise_model
@@ -223,7 +240,7 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
         return self
 
     def partial_fit(self, X, y=None, classes=None, **fit_params) -> VAE:
-        """Train ``max_epochs`` more epochs (initialising from ``X`` if needed)."""
+        """Train ``max_iter`` more epochs (initialising from ``X`` if needed)."""
         if not self.initialized_:
             self._check_params()
             X = self._validate_X(X, reset=True)
@@ -259,7 +276,7 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
             x = torch.as_tensor(X[start:start + m], device=self.device, dtype=torch_dtype)
             return (to_numpy(fn(module, x), dtype),)
 
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads():
             return draw_in_chunks(len(X), _CHUNK, draw)[0]
 
     def encode(self, X) -> np.ndarray:
@@ -278,7 +295,7 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
             raise ValueError(f"Z must have shape (n, {self.module_.latent_dim}), got "
                              f"{Z.shape}.")
         self.module_.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads():
             return self.module_.decode(torch.as_tensor(Z, device=self.device)).cpu().numpy()
 
     def inverse_transform(self, Z) -> np.ndarray:
@@ -373,5 +390,5 @@ class VAE(VersionedStateMixin, SkorchModelMixin, TransformerMixin, NeuralNet):
             x = self.module_.decode(z) if decoder is None else decoder(z)
             return (to_numpy(x),)
 
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads():
             return draw_in_chunks(n, _CHUNK, draw)[0]

@@ -17,6 +17,7 @@ from __future__ import annotations
 __all__ = ["AdversarialRefiner", "LogDensityRatio"]
 
 import copy
+import inspect
 import math
 from numbers import Integral, Real
 from typing import Any, Literal
@@ -34,11 +35,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._deprecation import DEPRECATED
 from .._random import as_seed_sequence, draw_seed, torch_seeded
 from .._typing import RandomStateLike
 from .._utils import (
     check_device,
-    check_hidden_units,
     check_n_samples,
     draw_in_chunks,
     to_numpy,
@@ -111,20 +112,20 @@ class _FixedBetaTuner(BoltzmannTuner):
     def fit_at_beta(self, beta: float) -> _FixedBetaTuner:
         self._validate_params()
         device = check_device(self.device)
-        check_hidden_units(self.hidden_features, "hidden_features")
+        hidden, max_iter = self._renamed_params()
         base, base_estimator = self._resolve_base(None)
         seed = draw_seed(self.random_state)
         with torch_seeded(seed):
             eps_ref, f_ref = draw_base(base, self.criterion, self._n_reference(base), device)
             gradient = self._detect_gradient(base, self.criterion, device)
             flow, _ = self._start_flow(base, eps_ref, f_ref, beta, device,
-                                       np.random.default_rng(seed))
+                                       np.random.default_rng(seed), hidden)
             start_flow = copy.deepcopy(flow)
             start = BetaFit(None, None, copy.deepcopy(flow.state_dict()))
             objective = TiltObjective(base, self.criterion, self.batch_size,
                                       pathwise=gradient == "pathwise")
             net = self._net(flow, objective, device, user=False)
-            steps = self._max_steps(base)
+            steps = self._max_steps(base, max_iter)
             net.run(steps, beta=beta)
             stats, diagnostics = _evaluate(net.module_, base, self.criterion,
                                            self.n_eval_samples, f_ref, beta)
@@ -206,7 +207,7 @@ class AdversarialRefiner(BaseEstimator):
         classifier on standardised features.
     tuner_params : dict or None, default=None
         Parameters of the :class:`BoltzmannTuner` of each round (``n_components``,
-        ``n_steps``, ``batch_size``, ``lr``, ``n_transforms``, ...); ``kl_budget`` is
+        ``max_iter``, ``batch_size``, ``lr``, ``n_transforms``, ...); ``kl_budget`` is
         not used (beta is fixed at 1), ``random_state`` is set by this estimator.
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the model samples, the classifiers (when they take a
@@ -248,7 +249,7 @@ class AdversarialRefiner(BaseEstimator):
     >>> rng = torch.Generator().manual_seed(0)
     >>> X = (1.0 + torch.randn(2000, 1, generator=rng)).numpy()
     >>> base = torch.distributions.MultivariateNormal(torch.zeros(1), 2.0 * torch.eye(1))
-    >>> refiner = AdversarialRefiner(base, tuner_params={"n_steps": 100},
+    >>> refiner = AdversarialRefiner(base, tuner_params={"max_iter": 100},
     ...                              random_state=0).fit(X)
     >>> refiner.sample(5).shape
     (5, 1)
@@ -362,11 +363,13 @@ class AdversarialRefiner(BaseEstimator):
 
     def _check_tuner_params(self) -> dict:
         params = dict(self.tuner_params or {})
-        valid = set(BoltzmannTuner._get_param_names()) - {"base_sampler", "criterion"}
+        signature = inspect.signature(BoltzmannTuner).parameters
+        valid = set(signature) - {"base_sampler", "criterion"}
         unknown = sorted(set(params) - valid)
-        if unknown:
+        if unknown:  # deprecated old names are accepted (the tuner warns), not listed
+            current = sorted(k for k in valid if signature[k].default != DEPRECATED)
             raise ValueError(f"tuner_params has unknown BoltzmannTuner parameter(s) "
-                             f"{unknown}; valid ones are {sorted(valid)}.")
+                             f"{unknown}; valid ones are {current}.")
         params.pop("random_state", None)
         params.pop("kl_budget", None)
         return params

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._config import torch_threads
+from .._deprecation import DEPRECATED, renamed
 from .._persistence import VersionedStateMixin
 from .._random import draw_seed, torch_seeded
 from .._training import CosineDecay, EpochProgress, StepNet
@@ -55,7 +56,7 @@ from ._tilted import TiltedModelMixin
 # The likelihood start: its steps, and the fraction its learning rate decays to.
 _LIKELIHOOD_STEPS = 50
 _FINAL_LR_FRACTION = 0.1
-# n_steps="auto": the largest number of steps of the search, a base plus per dimension;
+# max_iter="auto": the largest number of steps of the search, a base plus per dimension;
 # no fit is accepted before _MIN_STEPS_PER_DIM steps per dimension (a mixture in a large
 # latent space settles slowly, and the optimality check cannot always tell).
 _AUTO_STEPS, _AUTO_STEPS_PER_DIM, _MIN_STEPS_PER_DIM = 1000, 20, 10
@@ -167,7 +168,7 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         Number of coupling / autoregressive layers on top of the mixture (0: ``q`` is the
         mixture). Layers reshape components beyond Gaussians, at a cost per step and per
         sample.
-    hidden_features : tuple of int, default=(64, 64)
+    hidden_layer_sizes : tuple of int, default=(64, 64)
         Hidden sizes of the layers' hyper-networks.
     init : {"likelihood", "moments"}, default="likelihood"
         Start of the flow. ``"moments"`` clusters the reference base samples, resampled
@@ -179,7 +180,7 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         Estimator of the criterion's gradient; ``"auto"`` detects differentiability.
     batch_size : int, default=256
         Samples of ``q`` per optimisation step (spread over the mixture's components).
-    n_steps : int or "auto", default="auto"
+    max_iter : int or "auto", default="auto"
         Largest number of optimisation steps of the search. Beta is updated every 25
         steps while the flow trains (see :mod:`sktilt.tilt`), and the search stops as
         soon as an evaluation meets the budget, so fits usually take far fewer.
@@ -214,6 +215,12 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the flow's initialisation and all sampling during ``fit``, and the
         default sampling of :meth:`sample`.
+    hidden_features : tuple of int
+        .. deprecated:: 0.2
+           Use ``hidden_layer_sizes``; removed in 0.3.
+    n_steps : int or "auto"
+        .. deprecated:: 0.2
+           Use ``max_iter``; removed in 0.3.
 
     Attributes
     ----------
@@ -283,7 +290,7 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
     >>> from sktilt import LinearCriterion
     >>> base = LatentSampler(torch.nn.Identity(), latent_dim=2)
     >>> tuner = BoltzmannTuner(base, LinearCriterion([1.0, 0.0]), kl_budget=0.5,
-    ...                        n_steps=100, random_state=0).fit()
+    ...                        max_iter=100, random_state=0).fit()
     >>> round(tuner.beta_, 1)  # exact: sqrt(2 * 0.5) / |a| = 1
     1.0
     """
@@ -297,11 +304,11 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         "covariance_type": [StrOptions({"auto", "full", "diagonal"})],
         "flow": [StrOptions(set(FLOWS))],
         "n_transforms": [Interval(Integral, 0, None, closed="left")],
-        "hidden_features": ["array-like", tuple],
+        "hidden_layer_sizes": ["array-like", tuple],
         "init": [StrOptions({"likelihood", "moments"})],
         "gradient": [StrOptions({"auto", "pathwise", "score"})],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "n_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "max_beta_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -313,6 +320,9 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         "device": [str, torch.device],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "hidden_features": ["array-like", tuple, Hidden(StrOptions({DEPRECATED}))],
+        "n_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}),
+                    Hidden(StrOptions({DEPRECATED}))],
     }
 
     def __init__(
@@ -326,11 +336,11 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         covariance_type: Literal["auto", "diagonal", "full"] = "auto",
         flow: Literal["realnvp", "maf", "nsf"] = "realnvp",
         n_transforms: int = 0,
-        hidden_features: Sequence[int] = (64, 64),
+        hidden_layer_sizes: Sequence[int] = (64, 64),
         init: Literal["likelihood", "moments"] = "likelihood",
         gradient: Literal["auto", "pathwise", "score"] = "auto",
         batch_size: int = 256,
-        n_steps: int | Literal["auto"] = "auto",
+        max_iter: int | Literal["auto"] = "auto",
         lr: float = 1e-2,
         max_beta_iter: int = 8,
         tol: float = 0.02,
@@ -341,6 +351,8 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         device: Device = "cpu",
         verbose: int = 0,
         random_state: RandomStateLike = None,
+        hidden_features: Sequence[int] | Literal["deprecated"] = DEPRECATED,
+        n_steps: int | Literal["auto", "deprecated"] = DEPRECATED,
     ) -> None:
         self.base_sampler = base_sampler
         self.criterion = criterion
@@ -350,11 +362,11 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         self.covariance_type = covariance_type
         self.flow = flow
         self.n_transforms = n_transforms
-        self.hidden_features = hidden_features
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.init = init
         self.gradient = gradient
         self.batch_size = batch_size
-        self.n_steps = n_steps
+        self.max_iter = max_iter
         self.lr = lr
         self.max_beta_iter = max_beta_iter
         self.tol = tol
@@ -365,6 +377,8 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         self.device = device
         self.verbose = verbose
         self.random_state = random_state
+        self.hidden_features = hidden_features
+        self.n_steps = n_steps
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -385,7 +399,7 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         """
         with torch_threads():  # the reference draws and beta search too, not only training
             device = check_device(self.device)
-            check_hidden_units(self.hidden_features, "hidden_features")
+            hidden, max_iter = self._renamed_params()
             constraints = check_constraints(self.constraints)
             base, base_estimator = self._resolve_base(X)
             seed = draw_seed(self.random_state)
@@ -402,9 +416,10 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
                         if steering is None or not steering.start.resolved
                         else min(steering.start.beta, float(self.beta_max)))
                 flow, beta_start = self._start_flow(base, eps_ref, h_ref, beta, device,
-                                                    np.random.default_rng(seed))
+                                                    np.random.default_rng(seed), hidden)
                 start_flow = copy.deepcopy(flow)
-                net = self._tilt_net(flow, base, criterion, gradient, device)
+                max_steps = self._max_steps(base, max_iter)
+                net = self._tilt_net(flow, base, criterion, gradient, device, max_steps)
                 if steering is None:
                     evaluate = partial(_evaluate, net.module_, base, criterion,
                                        self.n_eval_samples, f_ref)
@@ -414,9 +429,8 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
                     evaluate = partial(_evaluate_constrained, net.module_, base, steering,
                                        self.n_eval_samples, f_ref)
                 result = run_budget_search(
-                    net, evaluate, f_ref, budget, beta, max_steps=self._max_steps(base),
-                    min_steps=min(self._min_steps_per_dim(base) * base.dim,
-                                  self._max_steps(base)),
+                    net, evaluate, f_ref, budget, beta, max_steps=max_steps,
+                    min_steps=min(self._min_steps_per_dim(base) * base.dim, max_steps),
                     max_evaluations=self.max_beta_iter, tol=self.tol,
                     beta_max=float(self.beta_max), start_beta=beta_start, steering=steering,
                     log=print if self.verbose else None)
@@ -439,9 +453,17 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         return (_AUTO_REFERENCE * (1 + base.dim // 32) if self.n_reference_samples == "auto"
                 else int(self.n_reference_samples))
 
-    def _max_steps(self, base: Base) -> int:
-        return (_AUTO_STEPS + _AUTO_STEPS_PER_DIM * base.dim if self.n_steps == "auto"
-                else int(self.n_steps))
+    def _renamed_params(self) -> tuple[tuple[int, ...], int | str]:
+        """``hidden_layer_sizes`` and ``max_iter``, or their deprecated old names
+        (``hidden_features``, ``n_steps``) where set, with a ``FutureWarning``."""
+        hidden = renamed(self, "hidden_layer_sizes", "hidden_features")
+        max_iter = renamed(self, "max_iter", "n_steps")
+        return check_hidden_units(hidden, "hidden_layer_sizes"), max_iter
+
+    @staticmethod
+    def _max_steps(base: Base, max_iter: int | str) -> int:
+        return (_AUTO_STEPS + _AUTO_STEPS_PER_DIM * base.dim if max_iter == "auto"
+                else int(max_iter))
 
     def _resolve_base(self, X) -> tuple[Base, object]:
         base_sampler, base_estimator = self.base_sampler, None
@@ -478,13 +500,13 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         z = base.sample(8, device=device).requires_grad_(True)
         return detect_gradient(criterion, base.to_instance(z), self.gradient)
 
-    def _start_flow(self, base: Base, eps_ref, f_ref, beta: float, device, rng
-                    ) -> tuple[TiltFlow, float]:
+    def _start_flow(self, base: Base, eps_ref, f_ref, beta: float, device, rng,
+                    hidden_layer_sizes: tuple[int, ...]) -> tuple[TiltFlow, float]:
         """The flow before the search (see ``init``), and the beta it was fitted at."""
         flow = build_flow(base.dim, components=self._components(base),
                           flow=self.flow, covariance_type=self._covariance_type(base),
                           transforms=self.n_transforms,
-                          hidden_features=self.hidden_features).to(device)
+                          hidden_features=hidden_layer_sizes).to(device)
         # At a beta the reference samples resolve well, so that the start does not
         # memorise a handful of them.
         resolvable = resolvable_beta(f_ref, min_ess=_START_MIN_ESS)
@@ -523,11 +545,11 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
             return self.covariance_type
         return "diagonal" if base.latent else "full"
 
-    def _tilt_net(self, flow: TiltFlow, base: Base, criterion, gradient: str, device
-                  ) -> StepNet:
+    def _tilt_net(self, flow: TiltFlow, base: Base, criterion, gradient: str, device,
+                  max_steps: int) -> StepNet:
         objective = TiltObjective(base, criterion, self.batch_size,
                                   pathwise=gradient == "pathwise")
-        return self._net(flow, objective, device, user=True, max_steps=self._max_steps(base))
+        return self._net(flow, objective, device, user=True, max_steps=max_steps)
 
     def _net(self, flow, objective, device, *, user: bool, max_steps: int = 0) -> StepNet:
         callbacks = [("lr_decay", CosineDecay(_FINAL_LR_FRACTION))] if not user else []
@@ -576,7 +598,7 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         self._reference_f = fitted.f_ref  # the crude check of tail_probability
         fitted.result.warn(budget, budget_name="kl_budget",
                            limits=f"max_beta_iter={self.max_beta_iter}",
-                           remedy="max_beta_iter / n_steps",
+                           remedy="max_beta_iter / max_iter",
                            underfit_fix=self._underfit_fix(base))
 
     def _set_constraints_fitted(self, steering: MultiplierSteering, best) -> None:
@@ -592,7 +614,7 @@ class BoltzmannTuner(VersionedStateMixin, TiltedModelMixin, BaseEstimator):
         unmet = steering.unmet(c)
         if unmet:
             warn_at_caller(
-                "The fitted tilt does not meet " + "; ".join(unmet) + ". Raise n_steps or "
+                "The fitted tilt does not meet " + "; ".join(unmet) + ". Raise max_iter or "
                 "max_beta_iter, or check that the constraints are compatible with "
                 f"kl_budget={float(self.kl_budget):.4g}.", ConvergenceWarning)
 

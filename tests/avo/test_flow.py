@@ -59,7 +59,7 @@ def test_scores_come_from_autograd_and_the_module_pickles():
     (dict(loc=[1.0], scale=[0.0]), "scale must be positive"),
     (dict(loc=[1.0, 2.0], scale=[1.0, 1.0, 1.0]), "scale must be positive"),
     (dict(loc=[-1.0], bounds="positive"), r"loc\[0\]=-1 must lie strictly inside"),
-    (dict(loc=[0.0], hidden_features=(0,)), "hidden_features must be a sequence"),
+    (dict(loc=[0.0], hidden_layer_sizes=(0,)), "hidden_layer_sizes must be a sequence"),
     (dict(loc=[0.0], transforms=0), "'transforms'"),
 ])
 def test_bad_parameters(params, match):

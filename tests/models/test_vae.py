@@ -23,7 +23,7 @@ from sktilt.models import VAE
 
 torch.set_num_threads(1)
 
-TUNER_FAST = dict(n_steps=100, max_beta_iter=4, n_reference_samples=20_000,
+TUNER_FAST = dict(max_iter=100, max_beta_iter=4, n_reference_samples=20_000,
                   n_eval_samples=4096, random_state=0)
 
 
@@ -48,13 +48,13 @@ def digits():
 @pytest.fixture(scope="module")
 def digits_vae(digits):
     X_train = digits[0]
-    return VAE(latent_dim=8, hidden_units=(128, 64), max_epochs=60, random_state=0).fit(X_train)
+    return VAE(latent_dim=8, hidden_layer_sizes=(128, 64), max_iter=60, random_state=0).fit(X_train)
 
 
 @pytest.fixture(scope="module")
 def digits_clf(digits):
     X_train, _, y_train, _ = digits
-    return TorchClassifier(max_epochs=30, random_state=0).fit(X_train, y_train)
+    return TorchClassifier(max_iter=30, random_state=0).fit(X_train, y_train)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,8 @@ def curves():
 
 @pytest.fixture(scope="module")
 def curves_vae(curves):
-    return VAE(latent_dim=4, hidden_units=(128, 64), max_epochs=40, random_state=0).fit(curves[0])
+    return VAE(latent_dim=4, hidden_layer_sizes=(128, 64), max_iter=40,
+               random_state=0).fit(curves[0])
 
 
 @pytest.fixture(params=["digits", "curves"])
@@ -79,7 +80,7 @@ def fitted(request, digits, curves):
 def test_elbo_improves_during_training(fitted):
     vae, _, _ = fitted
     loss = np.array(vae.history[:, "train_loss"])
-    assert len(loss) == vae.max_epochs
+    assert len(loss) == vae.max_iter
     # -ELBO in nats per sample; the first epoch already includes some learning, so a
     # 10-nat drop afterwards is a real improvement (digits: ~30, curves: ~100)
     assert loss[-1] < loss[0] - 10
@@ -147,7 +148,7 @@ def test_score_samples_is_elbo(digits_vae, digits):
 
 def test_bernoulli_likelihood(digits):
     X_train, X_test = digits[0], digits[1]
-    vae = VAE(latent_dim=8, hidden_units=(128, 64), likelihood="bernoulli", max_epochs=40,
+    vae = VAE(latent_dim=8, hidden_layer_sizes=(128, 64), likelihood="bernoulli", max_iter=40,
               random_state=0).fit(X_train)
     samples = vae.sample(500, random_state=0)
     assert samples.min() >= 0 and samples.max() <= 1
@@ -182,8 +183,8 @@ SKORCH_INHERENT = {
 
 
 @pytest.mark.parametrize("estimator", [
-    VAE(latent_dim=2, hidden_units=(8,), max_epochs=2, random_state=0),
-    TorchClassifier(hidden_units=(32,), max_epochs=20, lr=2e-2, batch_size=32,
+    VAE(latent_dim=2, hidden_layer_sizes=(8,), max_iter=2, random_state=0),
+    TorchClassifier(hidden_layer_sizes=(32,), max_iter=20, lr=2e-2, batch_size=32,
                     random_state=0),
 ], ids=["VAE", "TorchClassifier"])
 def test_sklearn_common_checks(estimator):
@@ -201,8 +202,8 @@ def test_inference_independent_of_batch(seed):
     # and would catch a return to float32 (~1e-7).
     X = 3 * np.random.default_rng(seed).uniform(size=(20, 3))
     y = (X[:, 0] > 1.5).astype(int)
-    vae = VAE(latent_dim=2, hidden_units=(8,), max_epochs=2, random_state=seed).fit(X)
-    clf = TorchClassifier(hidden_units=(32,), max_epochs=5, random_state=seed).fit(X, y)
+    vae = VAE(latent_dim=2, hidden_layer_sizes=(8,), max_iter=2, random_state=seed).fit(X)
+    clf = TorchClassifier(hidden_layer_sizes=(32,), max_iter=5, random_state=seed).fit(X, y)
     for method in (vae.score_samples, vae.transform, vae.predict, clf.predict_proba):
         full = method(X)
         rows = np.concatenate([method(row[None]) for row in X])
@@ -214,9 +215,9 @@ def test_inference_independent_of_batch(seed):
 
 def test_checkpoint_reload_is_fitted(tmp_path):
     X = make_curves(100, 4)
-    vae = VAE(latent_dim=2, hidden_units=(16,), max_epochs=2, random_state=0,
+    vae = VAE(latent_dim=2, hidden_layer_sizes=(16,), max_iter=2, random_state=0,
               callbacks=[Checkpoint(monitor=None, dirname=str(tmp_path))]).fit(X)
-    fresh = VAE(latent_dim=2, hidden_units=(16,), module__n_features=168).initialize()
+    fresh = VAE(latent_dim=2, hidden_layer_sizes=(16,), module__n_features=168).initialize()
     with pytest.raises(NotFittedError):
         check_is_fitted(fresh)  # initialised is not trained
     fresh.load_params(f_params=str(tmp_path / "params.pt"))
@@ -227,19 +228,19 @@ def test_checkpoint_reload_is_fitted(tmp_path):
 
 @pytest.mark.parametrize("params, match", [
     ({"latent_dim": 0}, "latent_dim"),
-    ({"hidden_units": (32, -1)}, "hidden_units"),
+    ({"hidden_layer_sizes": (32, -1)}, "hidden_layer_sizes"),
     ({"likelihood": "poisson"}, "likelihood"),
     ({"beta_kl": -1.0}, "beta_kl"),
 ])
 def test_invalid_parameters(params, match):
     X = make_curves(20, 0)
     with pytest.raises(ValueError, match=match):
-        VAE(max_epochs=1, **params).fit(X)
+        VAE(max_iter=1, **params).fit(X)
 
 
 def test_reproducible_and_rng_untouched():
     X = make_curves(200, 3)
-    kw = dict(latent_dim=2, hidden_units=(32,), max_epochs=3)
+    kw = dict(latent_dim=2, hidden_layer_sizes=(32,), max_iter=3)
     state = torch.get_rng_state()
     a = VAE(random_state=0, **kw).fit(X)
     assert torch.equal(state, torch.get_rng_state())
@@ -268,7 +269,7 @@ def test_pickle_round_trip(digits_vae, digits_clf, digits):
 
 def test_grid_search_and_pipeline(curves):
     X = curves[0][:300]
-    search = GridSearchCV(VAE(hidden_units=(32,), max_epochs=5, random_state=0),
+    search = GridSearchCV(VAE(hidden_layer_sizes=(32,), max_iter=5, random_state=0),
                           {"latent_dim": [2, 4]}, cv=2).fit(X)
     scores = search.cv_results_["mean_test_score"]
     assert np.isfinite(scores).all() and scores[0] != scores[1]
@@ -276,7 +277,7 @@ def test_grid_search_and_pipeline(curves):
     assert search.best_estimator_.transform(X).shape[1] == search.best_params_["latent_dim"]
     # the VAE as a Pipeline step: transform gives latents, score is the ELBO
     pipe = make_pipeline(FunctionTransformer(lambda x: x - 2.0),
-                         VAE(latent_dim=2, hidden_units=(32,), max_epochs=3, random_state=0))
+                         VAE(latent_dim=2, hidden_layer_sizes=(32,), max_iter=3, random_state=0))
     pipe.fit(X)
     assert pipe.transform(X).shape == (300, 2)
     assert np.isfinite(pipe.score(X))
@@ -285,7 +286,7 @@ def test_grid_search_and_pipeline(curves):
 # ------------------------------------------------------------- with a tuner
 def test_tuner_fits_unfitted_vae_then_tunes(curves):
     X = curves[0]
-    vae = VAE(latent_dim=4, hidden_units=(128, 64), max_epochs=20, random_state=0)
+    vae = VAE(latent_dim=4, hidden_layer_sizes=(128, 64), max_iter=20, random_state=0)
     criterion = WindowMean(0, 24)  # mean of the first day
     tuner = BoltzmannTuner(vae, criterion, kl_budget=1.0, **TUNER_FAST).fit(X)
     with pytest.raises(NotFittedError):
@@ -303,8 +304,8 @@ def test_tuner_fits_unfitted_vae_then_tunes(curves):
 
 def test_tuner_in_pipeline_with_vae_params(curves):
     X = curves[0][:300]
-    tuner = BoltzmannTuner(VAE(hidden_units=(32,), max_epochs=3, random_state=0),
-                           WindowMean(0, 24), kl_budget=0.5, n_steps=20, max_beta_iter=1,
+    tuner = BoltzmannTuner(VAE(hidden_layer_sizes=(32,), max_iter=3, random_state=0),
+                           WindowMean(0, 24), kl_budget=0.5, max_iter=20, max_beta_iter=1,
                            n_reference_samples=2000, n_eval_samples=1024, random_state=0)
     pipe = make_pipeline(FunctionTransformer(lambda x: 10.0 * x), tuner)
     pipe.set_params(boltzmanntuner__base_sampler__latent_dim=3)  # grid-searchable
@@ -329,7 +330,7 @@ def test_classifier_accuracy_and_labels(digits_clf, digits):
     X_train, _, y_train, _ = digits
     mask = np.isin(y_train, [0, 1])
     names = np.where(y_train[mask] == 0, "zero", "one")
-    clf = TorchClassifier(max_epochs=5, random_state=0).fit(X_train[mask], names)
+    clf = TorchClassifier(max_iter=5, random_state=0).fit(X_train[mask], names)
     assert set(clf.predict(X_train[mask])) <= {"zero", "one"}
     assert np.mean(clf.predict(X_train[mask]) == names) > 0.9
     assert class_log_probability(clf, "one").label == list(clf.classes_).index("one")

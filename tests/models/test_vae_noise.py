@@ -12,7 +12,7 @@ X = np.exp(np.random.default_rng(0).normal(1.0, 0.5, size=(600, 6))).astype(np.f
 
 @pytest.fixture(scope="module")
 def vae():
-    return VAE(latent_dim=2, hidden_units=(32,), likelihood="lognormal", max_epochs=60,
+    return VAE(latent_dim=2, hidden_layer_sizes=(32,), likelihood="lognormal", max_iter=60,
                random_state=0).fit(X)
 
 
@@ -42,7 +42,7 @@ def test_noise_base_sampler_is_the_model_written_on_a_longer_latent(vae):
 
 def test_log_peak_tilt_of_the_noise_model():
     # f = log max x; the tilt of max x itself would not exist under a log-normal tail
-    vae = VAE(latent_dim=2, hidden_units=(32,), likelihood="lognormal", max_epochs=30,
+    vae = VAE(latent_dim=2, hidden_layer_sizes=(32,), likelihood="lognormal", max_iter=30,
               random_state=0).fit(X)
     tuner = BoltzmannTuner(vae.get_base_sampler(observation_noise=True),
                            CurveMaximum(log=True), kl_budget=2.0, random_state=0).fit()
@@ -55,9 +55,9 @@ def test_log_peak_tilt_of_the_noise_model():
 
 def test_lognormal_needs_positive_data_and_noise_needs_a_continuous_model():
     with pytest.raises(ValueError, match="likelihood='lognormal' needs X > 0"):
-        VAE(likelihood="lognormal", max_epochs=1).fit(X - 10)
+        VAE(likelihood="lognormal", max_iter=1).fit(X - 10)
     binary = (X > np.median(X)).astype(np.float32)
-    vae = VAE(likelihood="bernoulli", max_epochs=1, random_state=0).fit(binary)
+    vae = VAE(likelihood="bernoulli", max_iter=1, random_state=0).fit(binary)
     with pytest.raises(ValueError, match="observation_noise=True needs a continuous"):
         vae.get_base_sampler(observation_noise=True)
 
@@ -73,8 +73,8 @@ def _level_data(n=3000, seed=0):
 
 def test_level_noise_follows_the_level_and_fits_better_than_constant():
     X_level = _level_data()
-    common = dict(latent_dim=1, hidden_units=(32,), likelihood="lognormal",
-                  max_epochs=80, lr=3e-3, random_state=0)
+    common = dict(latent_dim=1, hidden_layer_sizes=(32,), likelihood="lognormal",
+                  max_iter=80, lr=3e-3, random_state=0)
     level = VAE(noise_model="level", **common).fit(X_level)
     constant = VAE(**common).fit(X_level)
     # a perfect model gains 0.67 nats per curve over the best constant scale

@@ -168,7 +168,7 @@ def test_grid_search_over_budget_keeps_every_point_constrained():
     from sktilt.metrics import PARETO_SCORING
 
     g = LinearCriterion([0.6, 0.8, 0.0])
-    tuner = BoltzmannTuner(BASE, LinearCriterion(A), n_steps=300, random_state=0,
+    tuner = BoltzmannTuner(BASE, LinearCriterion(A), max_iter=300, random_state=0,
                            constraints=[(g, "<=", 0.5)])
     X = np.zeros((2, 1))
     search = GridSearchCV(tuner, {"kl_budget": [1.0, 2.0]}, scoring=PARETO_SCORING,

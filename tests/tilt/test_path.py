@@ -104,7 +104,7 @@ def test_path_and_tuner_meet_a_budget_alike(path):
 
 def test_path_records_its_evaluations_as_the_tuner(path):
     tuner = BoltzmannTuner(BASE2, LinearCriterion([1.0, 0.0]), kl_budget=0.5,
-                           n_steps=100, random_state=0).fit()
+                           max_iter=100, random_state=0).fit()
     assert path.n_iter_ == len(path.history_) >= 1
     assert set(path.history_[0]) == set(tuner.history_[0])
     steps = [row["steps"] for row in path.history_]
@@ -126,7 +126,7 @@ def test_the_loop_is_shared():
 
 def test_unreachable_budget_warns_as_the_tuner():
     with pytest.warns(ConvergenceWarning, match="kl_budget=50 was not met") as tuner_w:
-        BoltzmannTuner(BASE2, _bounded, kl_budget=50.0, n_steps=100, beta_max=30.0,
+        BoltzmannTuner(BASE2, _bounded, kl_budget=50.0, max_iter=100, beta_max=30.0,
                        n_eval_samples=2048, n_reference_samples=5000, random_state=0).fit()
     with pytest.warns(ConvergenceWarning, match="max_kl_budget=50 was not met") as path_w:
         path = BoltzmannPath(BASE2, _bounded, max_kl_budget=50.0, max_iter=100,
@@ -146,7 +146,7 @@ def test_under_fit_warns_as_the_tuner(monkeypatch):
     monkeypatch.setattr(ImportanceDiagnostics, "under_fits", lambda self, se: True)
     with warnings.catch_warnings(record=True) as tuner_w:
         warnings.simplefilter("always")
-        BoltzmannTuner(BASE2, LinearCriterion([1.0, 0.0]), kl_budget=0.5, n_steps=100,
+        BoltzmannTuner(BASE2, LinearCriterion([1.0, 0.0]), kl_budget=0.5, max_iter=100,
                        n_eval_samples=2048, n_reference_samples=5000, random_state=0).fit()
     with warnings.catch_warnings(record=True) as path_w:
         warnings.simplefilter("always")

@@ -16,7 +16,7 @@ from sktilt.tilt._rare_events import importance_tail_probability
 def tail_tuner():
     base = LatentSampler(torch.nn.Identity(), latent_dim=3)
     return BoltzmannTuner(base, LinearCriterion([1.0, 0.0, 0.0]),
-                          kl_budget=quantile_budget(1e-4), n_steps=150,
+                          kl_budget=quantile_budget(1e-4), max_iter=150,
                           random_state=0).fit()
 
 

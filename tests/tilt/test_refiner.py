@@ -19,7 +19,7 @@ from sktilt.tilt import LogDensityRatio, TiltQualityWarning
 
 torch.set_num_threads(1)
 
-FAST = {"n_steps": 150, "n_reference_samples": 20_000, "n_eval_samples": 4096}
+FAST = {"max_iter": 150, "n_reference_samples": 20_000, "n_eval_samples": 4096}
 
 
 def gaussian_case(n=4000, seed=0):
@@ -101,7 +101,7 @@ def test_mode_grid_share_near_modes_rises():
     # A shallow boosted discriminator keeps the test fast (each flow step predicts).
     refiner = AdversarialRefiner(base, n_model_samples=6000, random_state=0,
                                  classifier=HistGradientBoostingClassifier(max_iter=30),
-                                 tuner_params={**FAST, "n_steps": 300, "n_components": 18})
+                                 tuner_params={**FAST, "max_iter": 300, "n_components": 18})
     refiner.fit(X)
     base_share, _ = share_near_modes(base.sample((20_000,)).numpy(), means)
     share, covered = share_near_modes(refiner.sample(20_000, random_state=0), means)
@@ -141,7 +141,7 @@ def test_latent_base_criterion_gets_decoded_tensors():
 
 def test_same_random_state_same_fit():
     X, base = gaussian_case(n=1000)
-    params = dict(tuner_params={**FAST, "n_steps": 50}, random_state=3,
+    params = dict(tuner_params={**FAST, "max_iter": 50}, random_state=3,
                   classifier=HistGradientBoostingClassifier(max_iter=10))
     a = AdversarialRefiner(base, **params).fit(X)
     b = AdversarialRefiner(base, **params).fit(X)
@@ -176,5 +176,5 @@ def test_separated_data_and_model_warn():
     base = torch.distributions.MultivariateNormal(torch.zeros(1), torch.eye(1))
     with pytest.warns(TiltQualityWarning, match="separates held-out data"):
         refiner = AdversarialRefiner(base, classifier=quadratic_logistic(), random_state=0,
-                                     tuner_params={**FAST, "n_steps": 20}).fit(X)
+                                     tuner_params={**FAST, "max_iter": 20}).fit(X)
     assert refiner.history_[1]["discriminator_log_loss"] < 0.05

@@ -110,7 +110,7 @@ def test_unfitted_estimator_is_cloned_fitted_and_exposed():
     X = _data()
     gmm = GaussianMixture(2, covariance_type="full", random_state=0)
     tuner = BoltzmannTuner(gmm, LinearCriterion([1.0, 0.0, 0.0]), kl_budget=0.5,
-                           n_steps=50, random_state=0).fit(X)
+                           max_iter=50, random_state=0).fit(X)
     assert tuner.base_sampler_ is not gmm and tuner.base_estimator_ is tuner.base_sampler_
     assert not hasattr(gmm, "means_")  # the given estimator is never fitted
     np.testing.assert_allclose(tuner.base_sampler_.means_,
@@ -119,7 +119,7 @@ def test_unfitted_estimator_is_cloned_fitted_and_exposed():
     # A fitted one is used as is.
     fitted = tuner.base_sampler_
     again = BoltzmannTuner(fitted, LinearCriterion([1.0, 0.0, 0.0]), kl_budget=0.5,
-                           n_steps=50, random_state=0).fit()
+                           max_iter=50, random_state=0).fit()
     assert again.base_sampler_ is fitted
 
 

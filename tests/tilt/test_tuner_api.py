@@ -20,7 +20,7 @@ from sktilt.tilt import GaussianBase
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-TINY = dict(n_transforms=1, hidden_features=(8,), n_steps=20, max_beta_iter=2,
+TINY = dict(n_transforms=1, hidden_layer_sizes=(8,), max_iter=20, max_beta_iter=2,
             n_eval_samples=512, n_reference_samples=1000, random_state=0)
 
 
@@ -161,7 +161,7 @@ class NaNInTheTail:
 
 def test_nan_mid_fit_keeps_a_consistent_flow():
     # The base reaches f = 0.67 in 10^5 draws; the tilt toward budget 6 goes past 0.70.
-    tuner = _latent_tuner(criterion=NaNInTheTail(0.70), kl_budget=6.0, n_steps=300)
+    tuner = _latent_tuner(criterion=NaNInTheTail(0.70), kl_budget=6.0, max_iter=300)
     with pytest.warns(RuntimeWarning, match="diverged .* kept the flow evaluated at"):
         tuner.fit()
     # what the tuner reports describes the flow it kept: fresh draws agree with it
@@ -174,7 +174,7 @@ def test_nan_mid_fit_keeps_a_consistent_flow():
 
 
 def test_nan_everywhere_the_tilt_starts_is_a_clear_error():
-    tuner = _latent_tuner(criterion=NaNInTheTail(0.60), kl_budget=6.0, n_steps=300)
+    tuner = _latent_tuner(criterion=NaNInTheTail(0.60), kl_budget=6.0, max_iter=300)
     # one error that names the culprit, no "kept the flow" warning before it
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
@@ -203,7 +203,7 @@ def test_unreachable_budget_warns_and_keeps_best():
 def test_grid_search_gives_pareto_front():
     base = LatentSampler(torch.nn.Identity(), latent_dim=2)
     tuner = BoltzmannTuner(base, LinearCriterion([1.0, 0.0]),
-                           **{**TINY, "n_steps": 240, "n_transforms": 0, "max_beta_iter": 4,
+                           **{**TINY, "max_iter": 240, "n_transforms": 0, "max_beta_iter": 4,
                               "n_eval_samples": 8192})
     X = np.zeros((4, 1))
     search = GridSearchCV(tuner, {"kl_budget": [0.25, 1.0, 2.0]}, scoring=PARETO_SCORING,
@@ -243,7 +243,7 @@ def test_reference_curve_and_skorch_callbacks(capsys):
     base = LatentSampler(torch.nn.Identity(), latent_dim=2)
     counter = CountEpochs()
     tuner = BoltzmannTuner(base, LinearCriterion([1.0, 1.0]), kl_budget=1.0,
-                           **{**TINY, "n_steps": 40, "max_beta_iter": 3},
+                           **{**TINY, "max_iter": 40, "max_beta_iter": 3},
                            callbacks=[counter], verbose=1).fit()
     out = capsys.readouterr().out
     assert "[BoltzmannTuner] step" in out

@@ -10,7 +10,7 @@ from sktilt import BoltzmannTuner, LatentSampler
 from sktilt.tilt import LinearCriterion, QuadraticCriterion
 
 A = np.array([1.0, -0.5, 0.5, 0.25])
-FAST = dict(n_steps=150, n_eval_samples=16384, random_state=0)
+FAST = dict(max_iter=150, n_eval_samples=16384, random_state=0)
 
 
 def _beta_star(a, budget):
@@ -81,7 +81,7 @@ def numpy_linear(x):
 
 def test_non_differentiable_criterion_uses_score_function():
     base = LatentSampler(torch.nn.Identity(), latent_dim=A.size)
-    tuner = BoltzmannTuner(base, numpy_linear, kl_budget=1.0, n_steps=300,
+    tuner = BoltzmannTuner(base, numpy_linear, kl_budget=1.0, max_iter=300,
                            random_state=0).fit()
     assert tuner.gradient_ == "score"
     assert tuner.beta_ == pytest.approx(_beta_star(A, 1.0), rel=0.10)

@@ -19,7 +19,7 @@ def test_tuned_mean_reaches_top_quantile_mean_of_rejection_sampling():
     f = base.sample(200_000, random_state=1).max(1)
     top = np.sort(f)[-int(rho * f.size):]
     tuner = BoltzmannTuner(base, CurveMaximum(), kl_budget=quantile_budget(rho),
-                           n_steps=200, random_state=0).fit()
+                           max_iter=200, random_state=0).fit()
     assert abs(tuner.kl_ - quantile_budget(rho)) < 0.1 * quantile_budget(rho)
     # q_beta is KL-optimal: E_q f >= mean over the top-rho tail (minus MC tolerance:
     # SE of both means).
