@@ -495,23 +495,33 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         return torch.as_tensor(np.asarray(X, dtype=np.float32),
                                device=self._critic_spec().device)
 
-    def _simulate(self, thetas, seed) -> SimulationResult:
+    def _simulate(self, thetas, seed, check_first: bool = False) -> SimulationResult:
         spec = self._simulator_spec()
         return simulate(spec.function, thetas, seed=seed, n_jobs=self.n_jobs,
                         vectorized=spec.vectorized, n_features=self.n_features_in_,
-                        on_failure=spec.on_failure, timeout=spec.timeout)
+                        on_failure=spec.on_failure, timeout=spec.timeout,
+                        check_first=check_first)
 
     def _simulate_step(self, state: FitState, summary, first: bool = False,
                        it: int = 0) -> SimulatedBatch:
         """Simulate a batch from the current proposal; feed the resolution estimate.
 
-        A first batch where every simulation failed is a configuration error, reported
-        as such rather than as a failure rate.
+        The fit's very first simulation runs in this process before any worker starts
+        (``simulate(check_first=True)``, part of the warm-up batch and of its seeds): an
+        output of the wrong shape stops the fit at once. A first batch where every
+        simulation failed is a configuration error, reported as such rather than as a
+        failure rate.
         """
         batch = state.plan.warm_up if first else int(state.plan.batches[it])
+        calls = []
+
+        def simulate_batch(thetas, seed):  # common random numbers: two calls
+            calls.append(seed)
+            return self._simulate(thetas, seed, check_first=first and len(calls) == 1)
+
         thetas, result = draw_and_simulate(
             state.proposal, batch, state.theta_rng, state.sim_root.spawn(1)[0],
-            self._simulate,
+            simulate_batch,
             common_random_numbers=self._simulator_spec().common_random_numbers)
         if first:
             check_simulator_configuration(result, state.proposal.n_parameters,
