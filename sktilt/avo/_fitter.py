@@ -28,6 +28,7 @@ from sklearn.utils.validation import validate_data
 
 from .._config import torch_threads
 from .._persistence import VersionedStateMixin
+from .._progress import ProgressLine, format_count
 from .._random import draw_seed, torch_generator, torch_seeded
 from .._training import DivergenceError, EpochProgress
 from .._simulator import Simulator
@@ -160,7 +161,10 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         Simulation workers for :class:`joblib.Parallel`; ``None`` defers to
         :func:`joblib.parallel_config` (e.g. a dask backend).
     verbose : int, default=0
-        A progress bar when > 0.
+        A progress bar when > 0. At 0 nothing is logged, but a fit still running after
+        10 s shows one self-overwriting status line on stderr (``"AVO: update 12/40,
+        8 320 of 20 000 simulations, 14 s"``), erased when it ends, where stderr is an
+        interactive terminal (never in logs, CI, notebooks or workers).
     random_state : int, RandomState or None, default=None
         Seeds everything; results do not depend on ``n_jobs`` or the backend.
     **deprecated_params
@@ -378,15 +382,24 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         -------
         self
         """
-        with torch_threads():  # critic, proposal and the checks of the finished fit
+        # torch threads: critic, proposal and the checks of the finished fit; at
+        # verbose=0, a status line on a terminal once the fit has run for 10 s
+        with torch_threads(), ProgressLine("AVO", active=not self.verbose) as progress:
+            progress.update("preparing")
             X = self._validate_observations(X)
             X, X_check = self._split_validation(X, X_val)
             summary = None if self.summary is None else clone(self.summary).fit(X)
             state = self._initialize(X, summary, len(X if X_check is None else X_check))
+
+            def status(phase):  # read at each refresh: the counts move within a phase
+                return lambda: self._progress_status(state, phase)
+
             try:
                 with torch_seeded(state.seed):
+                    progress.update(status("warm-up"))
                     self._warm_up(state, summary)
                     for it in range(state.plan.n_updates):
+                        progress.update(status(f"update {it + 1}/{state.plan.n_updates}"))
                         batch = self._simulate_step(state, summary, it=it)
                         entry = {"n_simulations": len(batch.theta),
                                  "n_failed": batch.result.n_failed}
@@ -394,14 +407,24 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                             entry.update(self._proposal_step(state, batch, it))
                             entry.update(self._critic_step(state, batch.features))
                         self._record_iteration(state, it, entry)
+                    if state.polish is not None:
+                        progress.update(status("polish"))
                     self._polish(state, summary)
             except SimulationError as exc:
                 exc.history = state.history
                 exc.proposal = clone(self.proposal).fitted(state.proposal)
                 raise
             self._finalize(X, summary, state)
+            progress.update(status("self-check"))
             self._check_fit(state, summary, X if X_check is None else X_check)
             return self
+
+    @staticmethod
+    def _progress_status(state: FitState, phase: str) -> str:
+        """``"update 12/40, 8 320 of 20 000 simulations"``: the status line's text."""
+        done, budget = state.failures.n_simulations, state.plan.max_simulations
+        total = "" if budget is None else f" of {format_count(budget)}"
+        return f"{phase}, {format_count(done)}{total} simulations"
 
     def _validate_observations(self, X) -> np.ndarray:
         self._validate_params()
