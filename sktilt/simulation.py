@@ -16,7 +16,10 @@ Faults (an exception, NaN/inf, a non-numeric or wrongly-shaped output) are caugh
 the worker, per simulation, and returned as :class:`SimulationFailure` records with the
 parameters that caused them; a dead worker raises :class:`SimulationWorkerError`. Any
 exception counts, ``SystemExit`` included; only ``KeyboardInterrupt`` (and
-``GeneratorExit``) propagate, so that Ctrl-C stops the caller.
+``GeneratorExit``) propagate, so that Ctrl-C stops the caller. With
+``check_first=True`` (how a fit calls it first) the first simulation runs in the caller
+before any worker starts, and a wrongly-shaped output there is a ``ValueError`` at once
+rather than a batch of failures.
 
 Timeouts (``simulate(..., timeout=s)``, the machinery in ``sktilt._timed``): each task
 hands its simulations to a child process of the worker (of the caller when sequential),

@@ -253,6 +253,12 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
     critic therefore lags the proposal by one update; a warm-up trains it on the
     initial proposal first.
 
+    The first simulation of a fit (the first call of a vectorized simulator) runs in
+    the calling process before any worker starts and before the critic trains: a
+    simulator whose output does not have the observations' ``n_features`` values stops
+    the fit at once with a ``ValueError``. It is the warm-up's first simulation, with its
+    seed, so the results do not depend on it (nor on ``n_jobs``).
+
     Errors raised mid-fit (:class:`~sktilt.simulation.SimulationError`) carry what
     was computed: ``err.history``, ``err.proposal`` (the last proposal) and
     ``err.failed_parameters``.
