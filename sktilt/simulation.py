@@ -64,7 +64,6 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
 from ._random import as_seed_sequence
-from ._utils import warn_at_caller
 
 
 def __getattr__(name):
@@ -215,6 +214,8 @@ class FailureLog:
         self.messages.extend(result.errors)
         self.n_failed += result.n_failed
         if not self.warned:
+            from ._utils import warn_at_caller  # imports torch: not in simulation workers
+
             warn_at_caller(
                 f"{result.n_failed} simulation(s) failed and were dropped, e.g. "
                 f"theta={result.failed_parameters[0].tolist()}: {result.errors[0]}. "
