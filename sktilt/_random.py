@@ -13,10 +13,16 @@ __all__ = ["as_seed_sequence", "draw_seed", "resolve_seed", "torch_generator", "
 import contextlib
 from collections.abc import Iterator
 from numbers import Integral
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from sklearn.utils import check_random_state
+
+if TYPE_CHECKING:
+    import torch
+
+# torch and scikit-learn are imported where used: sktilt.simulation needs only
+# as_seed_sequence, and the processes that run simulations (joblib workers, the fork
+# servers and children of timed simulations) then import neither (several seconds each).
 
 #: Seeds are drawn below this bound, the largest that every RNG here accepts.
 _SEED_BOUND = 2**31 - 1
@@ -29,6 +35,8 @@ def draw_seed(random_state) -> int:
     """
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(0, _SEED_BOUND))
+    from sklearn.utils import check_random_state
+
     return int(check_random_state(random_state).randint(0, _SEED_BOUND))
 
 
@@ -65,6 +73,8 @@ def as_seed_sequence(random_state) -> np.random.SeedSequence:
 @contextlib.contextmanager
 def torch_seeded(seed: int) -> Iterator[None]:
     """Run a block with torch's global CPU RNG seeded, restoring its state afterwards."""
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         yield
@@ -72,6 +82,8 @@ def torch_seeded(seed: int) -> Iterator[None]:
 
 def torch_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
     """A dedicated ``torch.Generator`` on ``device`` seeded with ``seed``."""
+    import torch
+
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed) % (2**63))
     return gen

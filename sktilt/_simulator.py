@@ -43,7 +43,11 @@ class Simulator(BaseEstimator):
         ``n_jobs=1`` too. ``None``: no limit.
     on_failure : {"drop", "raise"}, default="drop"
         What a failed simulation (exception, NaN/inf, wrong shape) does: dropped,
-        counted and recorded with one warning per fit, or raised.
+        counted and recorded with one warning per fit, or raised. A fit's first
+        simulation (first batch, vectorized) runs in the calling process before any
+        worker starts; an output of the wrong shape there stops the fit at once with a
+        ``ValueError`` (``simulate(check_first=True)``), and with ``"raise"`` so does any
+        other failure of it.
     max_failure_fraction : float in [0, 1], default=0.5
         With ``"drop"``, more failures than this fraction of all simulations stops a fit
         with a :class:`~sktilt.simulation.SimulationError`.

@@ -16,7 +16,10 @@ Faults (an exception, NaN/inf, a non-numeric or wrongly-shaped output) are caugh
 the worker, per simulation, and returned as :class:`SimulationFailure` records with the
 parameters that caused them; a dead worker raises :class:`SimulationWorkerError`. Any
 exception counts, ``SystemExit`` included; only ``KeyboardInterrupt`` (and
-``GeneratorExit``) propagate, so that Ctrl-C stops the caller.
+``GeneratorExit``) propagate, so that Ctrl-C stops the caller. With
+``check_first=True`` (how a fit calls it first) the first simulation runs in the caller
+before any worker starts, and a wrongly-shaped output there is a ``ValueError`` at once
+rather than a batch of failures.
 
 Timeouts (``simulate(..., timeout=s)``, the machinery in ``sktilt._timed``): each task
 hands its simulations to a child process of the worker (of the caller when sequential),
@@ -61,7 +64,6 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
 from ._random import as_seed_sequence
-from ._utils import warn_at_caller
 
 
 def __getattr__(name):
@@ -135,11 +137,15 @@ class SimulationFailure:
     theta : ndarray of shape (k,) or None
         The parameters of the failed simulation (set in the returned result; not
         compared).
+    shape : tuple or None
+        For a ``"wrong-shape"`` failure, the shape of what the simulator returned (of
+        the whole batch, for a vectorized simulator); ``None`` otherwise (not compared).
     """
 
     kind: str
     message: str
     theta: np.ndarray | None = dataclasses.field(default=None, compare=False)
+    shape: tuple | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return self.message
@@ -208,6 +214,8 @@ class FailureLog:
         self.messages.extend(result.errors)
         self.n_failed += result.n_failed
         if not self.warned:
+            from ._utils import warn_at_caller  # imports torch: not in simulation workers
+
             warn_at_caller(
                 f"{result.n_failed} simulation(s) failed and were dropped, e.g. "
                 f"theta={result.failed_parameters[0].tolist()}: {result.errors[0]}. "
@@ -255,7 +263,8 @@ def _check_output(x, n_features):
     if x.ndim != 1 or (n_features is not None and x.shape[0] != n_features):
         expected = f"({n_features},)" if n_features is not None else "1-D"
         return None, SimulationFailure("wrong-shape",
-                                       f"output of shape {x.shape}, expected {expected}")
+                                       f"output of shape {x.shape}, expected {expected}",
+                                       shape=x.shape)
     if not np.all(np.isfinite(x)):
         return None, SimulationFailure("non-finite", "non-finite output (NaN or inf)")
     return x, None
@@ -291,10 +300,11 @@ def _simulate_vectorized(simulator, thetas, seed, n_features):
         return [failure] * n
     if out.ndim == 1 and n_features == 1:
         out = out[:, None]
-    if out.ndim != 2 or out.shape[0] != n:
+    if (out.ndim != 2 or out.shape[0] != n
+            or (n_features is not None and out.shape[1] != n_features)):
         return [SimulationFailure(
             "wrong-shape", f"vectorized output of shape {out.shape}, expected "
-            f"({n}, {n_features if n_features else 'n_features'})")] * n
+            f"({n}, {n_features if n_features else 'n_features'})", shape=out.shape)] * n
     results = []
     for row in out:
         x, failure = _check_output(row, n_features)
@@ -394,7 +404,7 @@ def _memmapping_arguments() -> dict:
 
 def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
              batch_size=None, n_features=None, on_failure="drop", timeout=None,
-             verbose=0) -> SimulationResult:
+             check_first=False, verbose=0) -> SimulationResult:
     """Run ``simulator`` on each row of ``thetas``, in parallel and reproducibly.
 
     Parameters
@@ -440,6 +450,14 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
         that finish, are the same with or without a timeout. As with
         :mod:`multiprocessing`, a script calling ``simulate`` with a timeout needs the
         ``if __name__ == "__main__":`` guard (otherwise each child fails to start).
+    check_first : bool, default=False
+        Run the first simulation (the first batch of a vectorized simulator) in the
+        calling process, with the same seed and ``timeout``, before any worker starts,
+        and raise a ``ValueError`` at once if its output has the wrong shape: a
+        simulator that does not return ``n_features`` values per theta then stops the
+        call in the time of one simulation, not after a whole parallel batch. Its other
+        failures follow ``on_failure`` (``"raise"``: at once). The results are those
+        without the check.
     verbose : int
         joblib verbosity.
 
@@ -450,7 +468,8 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
     Raises
     ------
     ValueError
-        If ``thetas`` is not a finite array of shape (n, k) (or (k,)).
+        If ``thetas`` is not a finite array of shape (n, k) (or (k,)); with
+        ``check_first``, if the first output has the wrong shape.
     SimulationWorkerError
         If a worker process died. Nothing is retried.
     KeyboardInterrupt
@@ -476,18 +495,22 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
             per_worker = _TASKS_PER_WORKER if timeout is None else _TIMED_TASKS_PER_WORKER
             batch_size = math.ceil(n / (per_worker * workers))
     batch_size = max(1, int(batch_size))
-    starts = list(range(0, n, batch_size))
-    # One child per simulation (per batch when vectorized): spawned up front, in a
-    # fixed order, so that seeds never depend on scheduling.
-    children = root.spawn(len(starts) if vectorized else n)
-
-    def seeds_for(i, start):
-        return [children[i]] if vectorized else children[start:start + batch_size]
+    # The tasks: (start, stop, seeds). One child seed per simulation (per batch when
+    # vectorized), spawned up front in a fixed order, so that seeds never depend on
+    # scheduling, nor on the first simulation running apart (check_first).
+    if vectorized:
+        starts = list(range(0, n, batch_size))
+        parts = [(s, s + batch_size, [child])
+                 for s, child in zip(starts, root.spawn(len(starts)))]
+    else:
+        children = root.spawn(n)
+        starts = ([0] if check_first else []) + list(range(int(check_first), n, batch_size))
+        parts = [(s, stop, children[s:stop]) for s, stop in zip(starts, starts[1:] + [n])]
 
     if timeout is None:
-        tasks = (delayed(_run_batch)(simulator, thetas[s:s + batch_size], seeds_for(i, s),
-                                     vectorized, n_features)
-                 for i, s in enumerate(starts))
+        task = _run_batch
+        fixed: tuple = (simulator,)
+        trailing: tuple = ()
     else:
         from ._timed import run_batch_timed  # the child-process machinery (imports this)
 
@@ -498,16 +521,23 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
                             f"process, so it must be picklable (by cloudpickle): "
                             f"{type(exc).__name__}: {exc}") from exc
         session = uuid.uuid4().hex  # names this call's children in this process
-        tasks = (delayed(run_batch_timed)(payload, thetas[s:s + batch_size],
-                                           seeds_for(i, s), vectorized, n_features, timeout,
-                                           session)
-                 for i, s in enumerate(starts))
+        task, fixed, trailing = run_batch_timed, (payload,), (timeout, session)
+
+    def arguments(start, stop, seeds):
+        return (*fixed, thetas[start:stop], seeds, vectorized, n_features, *trailing)
+
     outputs: list = []
     try:
-        # Generator mode: batches that finished before a crash are kept.
-        for batch in Parallel(n_jobs=n_jobs, verbose=verbose, return_as="generator",
-                              **_memmapping_arguments())(tasks):
-            outputs.extend(batch)
+        if check_first:  # here, before any worker starts
+            outputs.extend(task(*arguments(*parts[0])))
+            _check_first(simulator, outputs, thetas, vectorized, n_features, on_failure)
+            parts = parts[1:]
+        if parts:
+            # Generator mode: batches that finished before a crash are kept.
+            tasks = (delayed(task)(*arguments(*part)) for part in parts)
+            for batch in Parallel(n_jobs=n_jobs, verbose=verbose, return_as="generator",
+                                  **_memmapping_arguments())(tasks):
+                outputs.extend(batch)
     except Exception as exc:
         if not _is_worker_death(exc):
             raise
@@ -532,6 +562,49 @@ def simulate(simulator, thetas, *, seed=None, n_jobs=None, vectorized=False,
     return result
 
 
+def _name(simulator) -> str:
+    """How an error message names a simulator function."""
+    name = getattr(simulator, "__qualname__", None) or type(simulator).__name__
+    return repr(name)
+
+
+def _check_first(simulator, outputs, thetas, vectorized, n_features, on_failure) -> None:
+    """Judge the first simulation (the first batch of a vectorized simulator), run in the
+    calling process before any worker: a wrong shape is a ``ValueError`` at once, other
+    failures are raised at once with ``on_failure="raise"``."""
+    first = outputs[0]
+    if not isinstance(first, SimulationFailure):
+        return
+    m = len(outputs)
+    if first.kind == "wrong-shape":
+        width = n_features if n_features is not None else "n_features"
+        got = first.shape
+        if vectorized:
+            want = f"({m}, {width})"
+            fix = (f"return an array of shape (m, {width}), one row per parameter vector "
+                   f"of the batch of shape (m, k) it is given (here m={m})")
+            what = f"a batch of {m} parameter vectors"
+        else:
+            want = f"({width},)"
+            fix = (f"return one observation, an array of shape ({width},), per call "
+                   "(a number for a single feature)")
+            if got is not None and n_features is not None and math.prod(got) == n_features:
+                fix += f"; it has {n_features} values, so np.ravel(x) would do"
+            what = f"theta={thetas[0].tolist()}"
+        raise ValueError(
+            f"The simulator {_name(simulator)} returned an output of shape {got} for "
+            f"{what}, where {want} was expected (n_features={width}; in a fit, the "
+            f"observations' number of columns): {fix}. This is the first simulation, "
+            "checked in the calling process before any worker started.")
+    if on_failure == "raise":
+        result = _collect(outputs, thetas[:m], n_features)
+        raise SimulationError(
+            f"Simulation failed for theta={result.failed_parameters[0].tolist()}: "
+            f"{result.errors[0]} (the first simulation, run before any worker started; "
+            "pass on_failure='drop' to skip failed simulations).",
+            result.failed_parameters, result.errors, result)
+
+
 def _collect(outputs, thetas, n_features) -> SimulationResult:
     if n_features is None:
         # Unknown width: the first successful output sets it, others are failures.
@@ -540,7 +613,7 @@ def _collect(outputs, thetas, n_features) -> SimulationResult:
             n_features = first.shape[0]
             outputs = [o if isinstance(o, SimulationFailure) or o.shape[0] == n_features
                        else SimulationFailure("wrong-shape", f"output of shape {o.shape}, "
-                                              f"expected ({n_features},)")
+                                              f"expected ({n_features},)", shape=o.shape)
                        for o in outputs]
     ok = np.array([not isinstance(o, SimulationFailure) for o in outputs], dtype=bool)
     rows = [o for o, good in zip(outputs, ok) if good]

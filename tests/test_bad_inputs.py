@@ -39,6 +39,10 @@ def _sim(theta, random_state):
     return theta + random_state.standard_normal(1)
 
 
+def _two_features(theta, random_state):  # X_AVO has one
+    return np.r_[theta, theta]
+
+
 @functools.cache
 def _fitted_tuner():
     return BoltzmannTuner(BASE, LINEAR, **FAST, random_state=0).fit()
@@ -167,6 +171,8 @@ CASES = [
      ValueError, "lr"),
     ("avo timeout=0", lambda: avo(simulator=Simulator(_sim, timeout=0)), ValueError,
      "timeout"),
+    ("avo simulator of the wrong shape", lambda: avo(simulator=_two_features, n_jobs=2),
+     ValueError, "shape (2,) for theta"),
     ("avo X with NaN", lambda: AVOSimulatorFitter(_sim, GaussianProposal([0.0], [1.0])).fit(
         np.full((10, 1), np.nan)), ValueError, "NaN"),
     ("avo X 1-D", lambda: AVOSimulatorFitter(_sim, GaussianProposal([0.0], [1.0])).fit(
@@ -183,6 +189,9 @@ CASES = [
      "thetas"),
     ("simulate timeout<0", lambda: simulate(_sim, np.zeros((2, 1)), timeout=-1), ValueError,
      "timeout"),
+    ("simulate check_first, wrong shape", lambda: simulate(
+        _two_features, np.zeros((4, 1)), n_features=1, n_jobs=2, check_first=True),
+     ValueError, "(1,) was expected"),
     ("simulate not callable", lambda: simulate("sim", np.zeros((2, 1))), TypeError,
      "simulator"),
 ]

@@ -125,7 +125,7 @@ def test_vectorized_faults():
     np.testing.assert_array_equal(res.ok, THETAS[:, 0] <= 1)
     res = simulate(noisy_batch, THETAS, seed=0, vectorized=True, n_features=2)
     assert res.n_failed == len(THETAS)
-    assert res.errors[0] == "output of shape (1,), expected (2,)"
+    assert res.errors[0] == "vectorized output of shape (7, 1), expected (7, 2)"
 
 
 def test_width_inferred_from_first_success():
@@ -509,3 +509,41 @@ def test_hung_simulations_are_waited_for_in_parallel():
     # 6 s between them absorb process restarts on a loaded runner (a 1 s timeout with a
     # 0.8 s margin failed there), and still tell the two apart.
     assert 9.0 <= elapsed < 15.0
+
+
+@pytest.mark.parametrize("vectorized", [False, True])
+def test_check_first_keeps_the_results(vectorized):
+    simulator = noisy_batch if vectorized else noisy
+    ref = simulate(simulator, THETAS, seed=4, vectorized=vectorized)
+    for n_jobs in (1, 2):
+        res = simulate(simulator, THETAS, seed=4, n_jobs=n_jobs, vectorized=vectorized,
+                       check_first=True)
+        np.testing.assert_array_equal(res.X, ref.X)
+    single = simulate(simulator, THETAS[:1], seed=4, vectorized=vectorized,
+                      check_first=True)
+    np.testing.assert_array_equal(single.X, simulate(simulator, THETAS[:1], seed=4,
+                                                     vectorized=vectorized).X)
+
+
+def test_check_first_stops_a_wrong_shape_before_any_worker(monkeypatch):
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a joblib pool was started")
+
+    monkeypatch.setattr(simulation, "Parallel", no_pool)
+    with pytest.raises(ValueError, match=r"'faulty' returned an output of shape \(3,\) for "
+                       r"theta=\[0.75\], where \(1,\) was expected"):
+        simulate(faulty, np.full((20, 1), 0.75), n_jobs=2, n_features=1, check_first=True)
+    with pytest.raises(ValueError, match=r"\(2, 1\).*np.ravel"):
+        simulate(lambda t, r: np.zeros((2, 1)), np.zeros((20, 1)), n_jobs=2, n_features=2,
+                 check_first=True)
+    with pytest.raises(ValueError, match=r"shape \(3, 2\) for a batch of 3 parameter "
+                       r"vectors, where \(3, 1\) was expected"):
+        simulate(lambda t, r: np.zeros((len(t), 2)), np.zeros((20, 1)), n_jobs=2,
+                 vectorized=True, n_features=1, check_first=True)
+    # other failures follow on_failure: "raise" at once, "drop" carries on (here, with
+    # the pool that the spy refuses)
+    with pytest.raises(SimulationError, match="first simulation"):
+        simulate(faulty, np.full((20, 1), -2.0), n_jobs=2, on_failure="raise",
+                 check_first=True)
+    with pytest.raises(AssertionError, match="pool"):
+        simulate(faulty, np.full((20, 1), -2.0), n_jobs=2, check_first=True)

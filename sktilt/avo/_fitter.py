@@ -28,6 +28,7 @@ from sklearn.utils.validation import validate_data
 
 from .._config import torch_threads
 from .._persistence import VersionedStateMixin
+from .._progress import ProgressLine, format_count
 from .._random import draw_seed, torch_generator, torch_seeded
 from .._training import DivergenceError, EpochProgress
 from .._simulator import Simulator
@@ -160,7 +161,10 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         Simulation workers for :class:`joblib.Parallel`; ``None`` defers to
         :func:`joblib.parallel_config` (e.g. a dask backend).
     verbose : int, default=0
-        A progress bar when > 0.
+        A progress bar when > 0. At 0 nothing is logged, but a fit still running after
+        10 s shows one self-overwriting status line on stderr (``"AVO: update 12/40,
+        8 320 of 20 000 simulations, 14 s"``), erased when it ends, where stderr is an
+        interactive terminal (never in logs, CI, notebooks or workers).
     random_state : int, RandomState or None, default=None
         Seeds everything; results do not depend on ``n_jobs`` or the backend.
     **deprecated_params
@@ -247,6 +251,12 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
     ``critic.n_steps`` critic steps, which halves the simulations of Algorithm 1. The
     critic therefore lags the proposal by one update; a warm-up trains it on the
     initial proposal first.
+
+    The first simulation of a fit (the first call of a vectorized simulator) runs in
+    the calling process before any worker starts and before the critic trains: a
+    simulator whose output does not have the observations' ``n_features`` values stops
+    the fit at once with a ``ValueError``. It is the warm-up's first simulation, with its
+    seed, so the results do not depend on it (nor on ``n_jobs``).
 
     Errors raised mid-fit (:class:`~sktilt.simulation.SimulationError`) carry what
     was computed: ``err.history``, ``err.proposal`` (the last proposal) and
@@ -377,15 +387,24 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         -------
         self
         """
-        with torch_threads():  # critic, proposal and the checks of the finished fit
+        # torch threads: critic, proposal and the checks of the finished fit; at
+        # verbose=0, a status line on a terminal once the fit has run for 10 s
+        with torch_threads(), ProgressLine("AVO", active=not self.verbose) as progress:
+            progress.update("preparing")
             X = self._validate_observations(X)
             X, X_check = self._split_validation(X, X_val)
             summary = None if self.summary is None else clone(self.summary).fit(X)
             state = self._initialize(X, summary, len(X if X_check is None else X_check))
+
+            def status(phase):  # read at each refresh: the counts move within a phase
+                return lambda: self._progress_status(state, phase)
+
             try:
                 with torch_seeded(state.seed):
+                    progress.update(status("warm-up"))
                     self._warm_up(state, summary)
                     for it in range(state.plan.n_updates):
+                        progress.update(status(f"update {it + 1}/{state.plan.n_updates}"))
                         batch = self._simulate_step(state, summary, it=it)
                         entry = {"n_simulations": len(batch.theta),
                                  "n_failed": batch.result.n_failed}
@@ -393,14 +412,24 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                             entry.update(self._proposal_step(state, batch, it))
                             entry.update(self._critic_step(state, batch.features))
                         self._record_iteration(state, it, entry)
+                    if state.polish is not None:
+                        progress.update(status("polish"))
                     self._polish(state, summary)
             except SimulationError as exc:
                 exc.history = state.history
                 exc.proposal = clone(self.proposal).fitted(state.proposal)
                 raise
             self._finalize(X, summary, state)
+            progress.update(status("self-check"))
             self._check_fit(state, summary, X if X_check is None else X_check)
             return self
+
+    @staticmethod
+    def _progress_status(state: FitState, phase: str) -> str:
+        """``"update 12/40, 8 320 of 20 000 simulations"``: the status line's text."""
+        done, budget = state.failures.n_simulations, state.plan.max_simulations
+        total = "" if budget is None else f" of {format_count(budget)}"
+        return f"{phase}, {format_count(done)}{total} simulations"
 
     def _validate_observations(self, X) -> np.ndarray:
         self._validate_params()
@@ -494,23 +523,33 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         return torch.as_tensor(np.asarray(X, dtype=np.float32),
                                device=self._critic_spec().device)
 
-    def _simulate(self, thetas, seed) -> SimulationResult:
+    def _simulate(self, thetas, seed, check_first: bool = False) -> SimulationResult:
         spec = self._simulator_spec()
         return simulate(spec.function, thetas, seed=seed, n_jobs=self.n_jobs,
                         vectorized=spec.vectorized, n_features=self.n_features_in_,
-                        on_failure=spec.on_failure, timeout=spec.timeout)
+                        on_failure=spec.on_failure, timeout=spec.timeout,
+                        check_first=check_first)
 
     def _simulate_step(self, state: FitState, summary, first: bool = False,
                        it: int = 0) -> SimulatedBatch:
         """Simulate a batch from the current proposal; feed the resolution estimate.
 
-        A first batch where every simulation failed is a configuration error, reported
-        as such rather than as a failure rate.
+        The fit's very first simulation runs in this process before any worker starts
+        (``simulate(check_first=True)``, part of the warm-up batch and of its seeds): an
+        output of the wrong shape stops the fit at once. A first batch where every
+        simulation failed is a configuration error, reported as such rather than as a
+        failure rate.
         """
         batch = state.plan.warm_up if first else int(state.plan.batches[it])
+        calls = []
+
+        def simulate_batch(thetas, seed):  # common random numbers: two calls
+            calls.append(seed)
+            return self._simulate(thetas, seed, check_first=first and len(calls) == 1)
+
         thetas, result = draw_and_simulate(
             state.proposal, batch, state.theta_rng, state.sim_root.spawn(1)[0],
-            self._simulate,
+            simulate_batch,
             common_random_numbers=self._simulator_spec().common_random_numbers)
         if first:
             check_simulator_configuration(result, state.proposal.n_parameters,

@@ -2,6 +2,8 @@
 input validation, pickling, model selection and the scikit-learn estimator checks."""
 
 import pickle
+import re
+import time
 import warnings
 
 import joblib
@@ -236,6 +238,63 @@ def test_failed_simulations_are_dropped_recorded_and_warned_once(X_shift):
     assert "non-finite output (NaN or inf)" in messages
     assert "output of shape (3,), expected (2,)" in messages
     assert sum(h["n_failed"] for h in fitter.history_) <= fitter.n_failed_simulations_
+
+
+def one_feature_simulator(theta, random_state):
+    """Returns 1 feature where the observations (X_shift) have 2."""
+    return theta + random_state.standard_normal(1)
+
+
+def one_feature_batch(thetas, random_state):
+    return thetas + random_state.standard_normal(thetas.shape)
+
+
+@pytest.mark.parametrize("simulator, got, expected", [
+    (one_feature_simulator, r"shape \(1,\)", r"\(2,\) was expected"),
+    (Simulator(one_feature_batch, vectorized=True), r"shape \(4, 1\)",
+     r"\(4, 2\) was expected"),
+    (Simulator(one_feature_simulator, timeout=30), r"shape \(1,\)", r"\(2,\) was expected"),
+])
+def test_wrong_shape_stops_the_fit_at_the_first_simulation(simulator, got, expected, X_shift,
+                                                           monkeypatch):
+    import sktilt.simulation
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a joblib pool was started")
+
+    monkeypatch.setattr(sktilt.simulation, "Parallel", no_pool)
+    fitter = AVOSimulatorFitter(simulator, GaussianProposal([0.0], [1.0]), n_jobs=2,
+                                max_iter=4, batch_size=32, random_state=0)
+    start = time.perf_counter()
+    with pytest.raises(ValueError) as info:
+        fitter.fit(X_shift)
+    elapsed = time.perf_counter() - start
+    message = str(info.value)
+    name = getattr(simulator, "function", simulator).__name__
+    assert f"simulator '{name}'" in message
+    for pattern in (got, expected, "n_features=2", "first simulation", r"return "):
+        assert re.search(pattern, message), (pattern, message)
+    assert elapsed < 30  # seconds: a fork server with a timeout, else a fraction of one
+
+
+def test_first_simulation_is_part_of_the_warm_up(X_shift, monkeypatch):
+    """The checked simulation is the warm-up's first: counted, seeded as before, once."""
+    import sktilt.simulation
+
+    checked = []
+    real = sktilt.simulation._check_first
+    monkeypatch.setattr(sktilt.simulation, "_check_first",
+                        lambda *args: checked.append(1) or real(*args))
+    budget = dict(max_iter=6, batch_size=32, max_simulations=600, random_state=1,
+                  critic=Critic(n_steps=2))
+    one = AVOSimulatorFitter(Simulator(shift_simulator, common_random_numbers=True),
+                             GaussianProposal([0.0], [1.0]), n_jobs=1, **budget).fit(X_shift)
+    assert checked == [1]
+    assert one.n_simulations_ <= 600
+    two = AVOSimulatorFitter(Simulator(shift_simulator, common_random_numbers=True),
+                             GaussianProposal([0.0], [1.0]), n_jobs=2, **budget).fit(X_shift)
+    np.testing.assert_array_equal(one.theta_, two.theta_)
+    assert one.n_simulations_ == two.n_simulations_
 
 
 def test_raise_mode_and_failure_fraction(X_shift):
