@@ -50,3 +50,12 @@ def ctrl_c():
             signal.signal(signal.SIGINT, previous)
 
     return press
+
+
+@pytest.fixture
+def caller_threads():
+    """The test runs with 3 torch threads (a caller's own choice); restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    yield 3
+    torch.set_num_threads(before)

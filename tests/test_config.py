@@ -10,15 +10,6 @@ from sktilt import (AVOSimulatorFitter, Critic, GaussianProposal, config_context
 from sktilt._config import _from_environment, torch_threads
 
 
-@pytest.fixture
-def caller_threads():
-    """The test runs with 3 torch threads (a caller's own choice); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(3)
-    yield 3
-    torch.set_num_threads(before)
-
-
 def _poisson(theta, random_state):
     return random_state.poisson(np.exp(theta), size=1).astype(float)
 

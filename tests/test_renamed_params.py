@@ -171,14 +171,6 @@ def test_epoch_progress_reads_max_iter():
 
 
 # ------------------------------------------------------------------ torch threads
-@pytest.fixture
-def caller_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(3)
-    yield 3
-    torch.set_num_threads(before)
-
-
 def _record_threads(module: torch.nn.Module, seen: list) -> None:
     # the hook travels with the module's copies (inference runs on a float64 copy)
     module.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
