@@ -119,3 +119,51 @@ def _dies(theta, random_state):
     if theta[0] == 3.0:
         os._exit(1)
     return theta
+
+
+_FIT_AND_EXIT = """
+import numpy as np
+import pytest
+from sktilt import AVOSimulatorFitter, Critic, GaussianProposal, SimulationError, Simulator
+
+def poisson(theta, random_state):
+    if theta[0] > 3.0:
+        raise RuntimeError("rate too large")
+    return random_state.poisson(np.exp(theta), size=1).astype(float)
+
+def fitter(gamma=1.0, **simulator):
+    return AVOSimulatorFitter(Simulator(poisson, **simulator),
+                              GaussianProposal(loc=[1.5], scale=[1.0]), gamma=gamma,
+                              max_iter=4, batch_size=16, critic=Critic(n_steps=2),
+                              refinement=None, n_jobs=2, random_state=0)
+
+if __name__ == "__main__":
+    X = np.random.default_rng(0).poisson(5.0, size=(50, 1)).astype(float)
+    fitter().fit(X)
+    fitter(timeout=5.0).fit(X)
+    try:
+        fitter(on_failure="raise", gamma=0.0).fit(X + 100)
+    except SimulationError:
+        pass
+    print("done")
+"""
+
+
+def test_a_process_that_fits_exits_without_leaks(tmp_path):
+    # multiprocessing's resource tracker reports, at exit, the semaphores and shared
+    # memory a process left behind ("There appear to be N leaked semaphore objects");
+    # POSIX semaphores live in /dev/shm as sem.*: none may stay after the process.
+    import subprocess
+    import sys
+
+    script = tmp_path / "fit_and_exit.py"
+    script.write_text(_FIT_AND_EXIT)
+    before = set(glob.glob("/dev/shm/sem.*")) | set(glob.glob("/dev/shm/joblib_*"))
+    done = subprocess.run([sys.executable, "-W", "ignore::UserWarning", str(script)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("done")
+    assert "leaked" not in done.stderr, done.stderr[-2000:]
+    time.sleep(1.0)  # the resource tracker unlinks after the process has gone
+    after = set(glob.glob("/dev/shm/sem.*")) | set(glob.glob("/dev/shm/joblib_*"))
+    assert after <= before, sorted(after - before)
