@@ -58,7 +58,7 @@ from ._old_keywords import OLD_KEYWORDS, UNSET, translate
 from ._parts import Critic, MomentRefinement
 from ._proposals import GaussianProposal, Proposal
 from ._resolution import ScaleFloor
-from ._uncertainty import parameter_covariance
+from ._uncertainty import moment_check, parameter_covariance
 from ._simulated import SimulatedModelMixin
 from ._step import (
     FitState,
@@ -76,6 +76,8 @@ from ._step import (
 _WARM_UP_ROUNDS = 5
 # MomentRefinement(polish_simulations="auto"): at most this many, and none below the minimum.
 _POLISH_MAX_AUTO, _POLISH_MIN_AUTO = 60_000, 2_000
+# The level of the moment test of a polished point fit, as the two-sample tests'.
+MOMENT_ALPHA = 0.01
 # The polish pools the simulations of the updates from this fraction of the fit on.
 _POLISH_FROM = 0.75
 # A moment step moves the location by at most this many proposal standard deviations
@@ -212,6 +214,12 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         observations and as many simulations, its held-out accuracy with an exact
         p-value. It sees dependence and shape in several dimensions. ``None`` for one
         feature.
+    moment_test_ : MomentCheck or None
+        For a polished point fit: the check simulations at ``theta_`` against the
+        observations' features, projected on the parameters' directions (a ``chi^2``
+        test of whether ``theta_`` is where the polish's local model put the features'
+        root; ``step`` is the one step toward it, in standard errors). ``None`` for
+        other fits.
     location_drift_ : ndarray of shape (n_params,)
         How far the proposal's location travelled over the last quarter of the
         updates, in final standard deviations.
@@ -219,7 +227,8 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         Parameters whose effect on the data's distribution the resolution estimate
         never saw (``scale_floor_`` infinite): their spread was left as it started.
     converged_ : bool
-        Every check passed: no two-sample test rejects at the 1 % level; no location
+        Every check passed: no two-sample test, nor the moment test of a polished
+        point fit, rejects at the 1 % level; no location
         drift above 1 (unpolished fits: a polish re-anchors the point) and, for a polished
         fit, a polish that ended inside its window; and for a point fit every parameter
         identified (finite ``standard_errors_``). Otherwise a
@@ -724,10 +733,14 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         self.failed_parameters_ = state.failures.failed_array(len(self.theta_))
         self.failure_messages_ = state.failures.messages
         self.two_sample_ = self.marginal_test_ = self.classifier_test_ = None
+        self.moment_test_ = None
         if result.ok.sum() >= 2:
+            simulated = self._features(result.X, summary).cpu().numpy()
             self.two_sample_, self.marginal_test_, self.classifier_test_ = two_sample_tests(
-                self._features(X_check, summary).cpu().numpy(),
-                self._features(result.X, summary).cpu().numpy(), rng)
+                self._features(X_check, summary).cpu().numpy(), simulated, rng)
+            if self.gamma > 0 and state.moments is not None:
+                self.moment_test_ = moment_check(state.moments, state.polish.target,
+                                                 state.polish.features.transform(simulated))
         with torch.no_grad():
             spread = to_numpy(module.spread())
         floor = self.scale_floor_
@@ -747,6 +760,16 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
         self.converged_ = verdict.converged
         for category, message in verdict.warnings():
             warn_at_caller(message, category)
+        if self.moment_test_ is not None and self.moment_test_.p_value < MOMENT_ALPHA:
+            self.converged_ = False
+            step = np.round(self.moment_test_.step, 1).tolist()
+            warn_at_caller(
+                "AVO fit: data simulated at theta_ miss the observations' features along "
+                f"the parameters (moment test p-value {self.moment_test_.p_value:.3g}; "
+                f"one step toward their root moves theta_ by {step} standard errors): "
+                "the polish's local model is off at theta_, so the point and its "
+                "standard errors are not reliable; raise max_simulations or start "
+                "closer.", FitQualityWarning)
         if state.moments is not None and state.moments.at_edge:
             self.converged_ = False
             warn_at_caller("AVO fit: the polish's last solve stopped at the edge of the "

@@ -233,7 +233,10 @@ class PolishSamples:
                                               model.slope_noise(v), self.n_obs, c, window)
         return MomentSolution(window @ v, cov, unidentified,
                               1.0 + self.n_obs * c,
-                              at_edge=bool(np.linalg.norm(v) > 0.99 * _MAX_RADIUS))
+                              at_edge=bool(np.linalg.norm(v) > 0.99 * _MAX_RADIUS),
+                              # d m / d z = W^-T d m / d u
+                              slopes=np.linalg.solve(window.T, model.jacobian(v)),
+                              S_inv=model.S_inv, mean_noise=c)
 
 
 def polish_(module, samples: PolishSamples, floor: np.ndarray | None,

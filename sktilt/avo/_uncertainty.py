@@ -18,8 +18,8 @@ the window the model was fitted in, is not identified there: its variance is inf
 
 from __future__ import annotations
 
-__all__ = ["MomentSolution", "evidence_threshold", "moment_covariance",
-           "parameter_covariance"]
+__all__ = ["MomentCheck", "MomentSolution", "evidence_threshold", "moment_check",
+           "moment_covariance", "parameter_covariance"]
 
 from dataclasses import dataclass
 
@@ -47,6 +47,65 @@ class MomentSolution:
     unidentified: np.ndarray
     simulation_factor: float
     at_edge: bool = False  # the solve stopped at the window's edge: the answer lies beyond
+    slopes: np.ndarray | None = None  # (k, p) d features / d z at the solution
+    S_inv: np.ndarray | None = None  # (p, p) inverse feature covariance
+    mean_noise: float = 0.0  # c: the fitted mean's variance, in units of S
+
+
+@dataclass(frozen=True)
+class MomentCheck:
+    """Fresh simulations at the fitted point against the observations' features.
+
+    Attributes
+    ----------
+    statistic : float
+        ``chi^2`` statistic with ``df`` degrees of freedom.
+    df : int
+        The number of parameters.
+    p_value : float
+        Small when the point is not where the observations' features put it.
+    step : ndarray of shape (k,)
+        The one step from the point toward the features' root, in standard errors.
+    """
+
+    statistic: float
+    df: int
+    p_value: float
+    step: np.ndarray
+
+
+def moment_check(solution: MomentSolution, target: np.ndarray, simulated: np.ndarray,
+                 ) -> MomentCheck | None:
+    """Whether fresh simulations at the solution reproduce the observed features.
+
+    The solve put the point where the local model's mean features meet ``target`` (the
+    observations'); fresh simulations there give an independent estimate of the mean,
+    ``simulated`` (n, p) features. Their difference ``g``, projected onto the parameters'
+    directions, ``u = J S^-1 g``, has covariance ``(c + 1 / n) J S^-1 J^T`` when the
+    model is right (the observations' noise is fixed by the data; ``c`` is the model's
+    own), so ``u^T (J S^-1 J^T)^-1 u / (c + 1 / n)`` is ``chi^2_k``. A model that
+    misdescribes the features at the point (a window too wide for its curvature, a
+    solve short of the root) leaves a discrepancy along the parameters, seen here.
+    ``None`` without slopes or with fewer than ``2 p`` simulations.
+    """
+    from scipy import stats
+
+    J, S_inv = solution.slopes, solution.S_inv
+    if J is None or S_inv is None or len(simulated) < 2 * J.shape[1]:
+        return None
+    g = np.asarray(target, dtype=float) - simulated.mean(0)
+    M = J @ S_inv @ J.T
+    try:
+        M_inv = np.linalg.inv(M)
+    except np.linalg.LinAlgError:
+        return None
+    u = J @ S_inv @ g
+    scale = solution.mean_noise + 1.0 / len(simulated)
+    statistic = float(u @ M_inv @ u / scale)
+    step = M_inv @ u
+    se = np.sqrt(np.maximum(np.diag(solution.covariance), 1e-300))
+    return MomentCheck(statistic, len(u), float(stats.chi2.sf(statistic, len(u))),
+                       step / se)
 
 
 def evidence_threshold(n_features: int) -> float:

@@ -155,3 +155,52 @@ def test_identification_is_judged_per_parameter_whatever_the_window():
         results.append(moment_covariance(J_u, S_inv, noise_u, 1000, 0.0, W))
         np.testing.assert_array_equal(results[-1][1], [False, True])
     np.testing.assert_allclose(results[0][0][0, 0], results[1][0][0, 0], rtol=1e-6)
+
+
+def _linear_solution(rng, k=2, p=6, c=1e-3, n_obs=400):
+    J = rng.normal(size=(k, p))
+    S = np.cov(rng.normal(size=(p, 4 * p))) + 0.5 * np.eye(p)
+    S_inv = np.linalg.inv(S)
+    cov = (1 / n_obs + c) * np.linalg.inv(J @ S_inv @ J.T)
+    return MomentSolution(np.zeros(k), cov, np.zeros(k, bool), 1.0, slopes=J,
+                          S_inv=S_inv, mean_noise=c), S
+
+
+def test_the_moment_check_holds_its_level_and_sees_a_point_off_the_root():
+    # features m(z) = m0 + J^T z; the solve's point is the root up to the model's own
+    # noise (covariance c S); n fresh simulations at the point have mean m(point) plus
+    # S / n noise. At the root the statistic is chi^2_k (rejections at 1 %: about 1 %);
+    # with as many simulations as observations, 5 standard errors off along one
+    # parameter it rejects nearly always (noncentrality 25).
+    from sktilt.avo._uncertainty import moment_check
+
+    rng = np.random.default_rng(0)
+    solution, S = _linear_solution(rng)
+    L, n, k = np.linalg.cholesky(S), 400, 2
+    target = np.zeros(6)
+    se = np.sqrt(np.diag(solution.covariance))
+
+    def p_value(offset):
+        model_error = np.sqrt(solution.mean_noise) * L @ rng.normal(size=6)
+        mean = target + solution.slopes.T @ offset + model_error
+        simulated = mean + rng.normal(size=(n, 6)) @ L.T
+        return moment_check(solution, target, simulated).p_value
+
+    at_root = np.array([p_value(np.zeros(k)) for _ in range(2000)])
+    assert 0.004 < np.mean(at_root < 0.01) < 0.02  # binomial sd 0.0022 around 0.01
+    assert abs(np.mean(at_root < 0.5) - 0.5) < 0.04
+    off = np.array([p_value(np.array([5 * se[0], 0.0])) for _ in range(200)])
+    assert np.mean(off < 0.01) > 0.8
+    # noiseless simulations one standard error off: the step leads back by one
+    exact = np.tile(target + solution.slopes.T @ [se[0], 0.0], (20, 1))
+    np.testing.assert_allclose(moment_check(solution, target, exact).step, [-1.0, 0.0],
+                               atol=1e-8)
+
+
+def test_the_moment_check_needs_slopes_and_simulations():
+    from sktilt.avo._uncertainty import moment_check
+
+    solution, _ = _linear_solution(np.random.default_rng(1))
+    assert moment_check(solution, np.zeros(6), np.zeros((5, 6))) is None
+    bare = MomentSolution(np.zeros(2), np.eye(2), np.zeros(2, bool), 1.0)
+    assert moment_check(bare, np.zeros(6), np.zeros((100, 6))) is None
