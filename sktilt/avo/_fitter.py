@@ -5,9 +5,10 @@ learns to tell observed data from data simulated with parameters ``theta ~ q_psi
 (WGAN-GP, Eq. 5, or R1), and the proposal ``q_psi`` follows the score-function
 gradient (Eq. 12) of ``U_g = E_q[L_g] + gamma H(q_psi)`` (Eq. 15), which needs the
 simulator only in forward mode. ``fit`` is a loop of named steps (simulate, proposal
-step, critic step); the math lives in the sibling private modules, the parts' specs in
-``_parts`` (critic, refinement), ``_proposals``/``_flow`` and :mod:`sktilt.simulation`,
-and the translation of the 0.1 keywords in ``_old_keywords``.
+step, critic step), then the finished-fit phase of ``_finish`` (polish, fitted
+attributes, self-check); the math lives in the sibling private modules, the parts'
+specs in ``_parts`` (critic, refinement), ``_proposals``/``_flow`` and
+:mod:`sktilt.simulation`, and the translation of the 0.1 keywords in ``_old_keywords``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .._random import draw_seed, torch_generator, torch_seeded
 from .._training import DivergenceError, EpochProgress
 from .._simulator import Simulator
 from .._typing import RandomStateLike
-from .._utils import column_scale, to_numpy, warn_at_caller
+from .._utils import to_numpy
 from ..metrics import MAX_PER_SAMPLE_MARGINAL
 from ..simulation import (
     FailureLog,
@@ -44,21 +45,13 @@ from ..simulation import (
     simulate,
 )
 from ._budget import AUTO_BATCH, plan_simulations
-from ._checks import (
-    FitConvergenceWarning,
-    FitQualityWarning,
-    FitVerdict,
-    location_drift,
-    two_sample_tests,
-)
 from ._critics import generator_values, run_critic
+from ._finish import check_fit, finalize, polish_point, polish_samples, polishes
 from ._gaussian import GaussianProposalModule
-from ._polish import PolishSamples, polish_
 from ._old_keywords import OLD_KEYWORDS, UNSET, translate
 from ._parts import Critic, MomentRefinement
 from ._proposals import GaussianProposal, Proposal
 from ._resolution import ScaleFloor
-from ._uncertainty import moment_check, parameter_covariance
 from ._simulated import SimulatedModelMixin
 from ._step import (
     FitState,
@@ -74,10 +67,6 @@ from ._step import (
 # Critic steps before the first proposal update, in units of critic.n_steps: the critic
 # first learns the initial proposal's data.
 _WARM_UP_ROUNDS = 5
-# MomentRefinement(polish_simulations="auto"): at most this many, and none below the minimum.
-_POLISH_MAX_AUTO, _POLISH_MIN_AUTO = 60_000, 2_000
-# The level of the moment test of a polished point fit, as the two-sample tests'.
-MOMENT_ALPHA = 0.01
 # The polish pools the simulations of the updates from this fraction of the fit on.
 _POLISH_FROM = 0.75
 # A moment step moves the location by at most this many proposal standard deviations
@@ -423,14 +412,14 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                         self._record_iteration(state, it, entry)
                     if state.polish is not None:
                         progress.update(status("polish"))
-                    self._polish(state, summary)
+                    polish_point(self, state, summary)
             except SimulationError as exc:
                 exc.history = state.history
                 exc.proposal = clone(self.proposal).fitted(state.proposal)
                 raise
-            self._finalize(X, summary, state)
+            finalize(self, X, summary, state)
             progress.update(status("self-check"))
-            self._check_fit(state, summary, X if X_check is None else X_check)
+            check_fit(self, state, summary, X if X_check is None else X_check)
             return self
 
     @staticmethod
@@ -499,7 +488,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
             critic = critic_spec.build(X_obs, default_batch_size=self.batch_size or AUTO_BATCH)
         plan = plan_simulations(
             max_iter=self.max_iter, batch_size=self.batch_size, n_obs=len(X),
-            n_check=min(n_check, MAX_PER_SAMPLE_MARGINAL), polished=self._polishes(),
+            n_check=min(n_check, MAX_PER_SAMPLE_MARGINAL), polished=polishes(refinement),
             max_simulations=self.max_simulations)
         callbacks = [clone(cb) if hasattr(cb, "get_params") else copy.deepcopy(cb)
                      for cb in (getattr(self.proposal, "callbacks", None) or [])]
@@ -518,7 +507,7 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
                          FailureLog(simulator.max_failure_fraction),
                          max(1, int(round(getattr(self.proposal, "averaging", 0.25)
                                           * plan.n_updates))),
-                         polish=self._polish_samples(proposal, X_obs.cpu().numpy()),
+                         polish=polish_samples(self.gamma, proposal, X_obs.cpu().numpy()),
                          plan=plan)
 
     def _features(self, X, summary) -> torch.Tensor:
@@ -636,152 +625,3 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
             entry.update(loc=to_numpy(proposal.loc()), scale=to_numpy(proposal.spread()),
                          theta=to_numpy(proposal.median()), entropy=float(proposal.entropy()))
         state.history.append(entry)
-
-    def _finalize(self, X, summary, state: FitState) -> None:
-        module = state.final_proposal()
-        self.proposal_ = clone(self.proposal).fitted(module)
-        self.theta_ = np.atleast_1d(self.proposal_.median())
-        self.polish_shift_ = state.polish_shift
-        self.covariance_ = (None if state.moments is None
-                            else parameter_covariance(state.moments, module))
-        self.standard_errors_ = (None if self.covariance_ is None
-                                 else np.sqrt(np.diag(self.covariance_)))
-        self.scale_floor_ = next((h["scale_floor"] for h in reversed(state.history)
-                                  if "scale_floor" in h), None)
-        self.summary_ = summary
-        self.critic_ = state.critic
-        self.proposal_net_ = state.proposal_net
-        self.history_ = state.history
-        self.n_iter_ = len(state.history)
-        self.n_simulations_ = state.failures.n_simulations
-        self.n_failed_simulations_ = state.failures.n_failed
-        self.failed_parameters_ = state.failures.failed_array(len(self.theta_))
-        self.failure_messages_ = state.failures.messages
-        self._obs_mean, self._obs_scale = X.mean(0), column_scale(X)
-        self._score_seed = int(np.random.SeedSequence(state.seed).generate_state(1)[0])
-
-    def _polishes(self) -> bool:
-        """Whether the final polish moves the location (a refined point fit)."""
-        refinement = self._refinement_spec()
-        return refinement is not None and not (refinement.polish_simulations == 0 or (
-            refinement.polish_simulations == "auto" and refinement.moment_step == 0))
-
-    def _polish_samples(self, proposal, X_obs: np.ndarray):
-        """The collector of the last quarter's simulations for a point fit (gamma > 0,
-        Gaussian proposal): the polish and the standard errors regress them."""
-        if self.gamma <= 0 or not isinstance(proposal, GaussianProposalModule):
-            return None
-        return PolishSamples(X_obs)
-
-    def _polish(self, state: FitState, summary) -> None:
-        """:func:`._polish.polish_` on the proposal that ``_finalize`` will take."""
-        samples = state.polish
-        if samples is None:
-            return
-        module = state.final_proposal()
-        needed = samples.needed(module.n_parameters)
-        move = self._polishes()
-        polish_simulations = move and self._refinement_spec().polish_simulations
-        if not move:
-            n = 0
-        elif polish_simulations == "auto":
-            n = int(np.clip(needed - samples.n_samples, 0, _POLISH_MAX_AUTO))
-            if samples.n_samples + n < _POLISH_MIN_AUTO:
-                n, move = 0, False
-        else:
-            n = polish_simulations
-
-        room = state.plan.polish_room(state.failures.n_simulations)
-        if room is not None:  # within max_simulations: the first round first
-            n = min(n, room)
-            if move and samples.n_samples + n < _POLISH_MIN_AUTO:
-                n, move = 0, False
-        rounds = iter(range(1_000))
-
-        def simulate_features(thetas):  # a fresh stream per round
-            result = self._simulate(thetas, np.random.SeedSequence(
-                state.seed, spawn_key=(11, next(rounds))))
-            state.failures.record(thetas, result)
-            X = (self._features(result.X, summary).cpu().numpy() if result.ok.any()
-                 else None)
-            return result.ok, X
-
-        rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(10,)))
-        later = max(needed // 2, _POLISH_MIN_AUTO) if move else 0  # re-centred rounds
-        if room is not None:
-            later = min(later, (room - n) // 2)
-        with torch.no_grad():
-            before = to_numpy(module.loc()).copy()
-        state.moments = polish_(module, samples, state.floor.value(), (n, later, later),
-                                rng, simulate_features, move=move)
-        if move and state.moments is not None:
-            with torch.no_grad():
-                state.polish_shift = to_numpy(module.loc()) - before
-
-    def _check_fit(self, state: FitState, summary, X_check) -> None:
-        """Two-sample check, location drift and resolution: ``converged_``, warnings."""
-        module = self.proposal_._module()
-        rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(8,)))
-        n = min(len(X_check), state.plan.n_check)
-        # a point fit reports theta_: its data, not the proposal's smear, must match
-        thetas = (np.tile(self.theta_, (n, 1)) if self.gamma > 0
-                  else to_numpy(module.sample(n, rng)))
-        result = self._simulate(thetas, np.random.SeedSequence(state.seed, spawn_key=(9,)))
-        state.failures.record(thetas, result)
-        self.n_simulations_ = state.failures.n_simulations
-        self.n_failed_simulations_ = state.failures.n_failed
-        self.failed_parameters_ = state.failures.failed_array(len(self.theta_))
-        self.failure_messages_ = state.failures.messages
-        self.two_sample_ = self.marginal_test_ = self.classifier_test_ = None
-        self.moment_test_ = None
-        if result.ok.sum() >= 2:
-            simulated = self._features(result.X, summary).cpu().numpy()
-            self.two_sample_, self.marginal_test_, self.classifier_test_ = two_sample_tests(
-                self._features(X_check, summary).cpu().numpy(), simulated, rng)
-            if self.gamma > 0 and state.moments is not None:
-                self.moment_test_ = moment_check(state.moments, state.polish.target,
-                                                 state.polish.features.transform(simulated))
-        with torch.no_grad():
-            spread = to_numpy(module.spread())
-        floor = self.scale_floor_
-        unresolved = [] if floor is None else np.flatnonzero(~np.isfinite(floor)).tolist()
-        self.location_drift_ = location_drift(np.array([h["loc"] for h in self.history_]),
-                                              spread)
-        verdict = FitVerdict(
-            self.two_sample_, self.marginal_test_, self.classifier_test_,
-            # a polish re-anchors the point where the features meet the data: travel in
-            # the last quarter is its work, and a polish cut short is checked instead
-            self.location_drift_ if state.polish_shift is None
-            else np.zeros_like(self.location_drift_),
-            # a point fit's standard errors say which parameters the data do not identify
-            [] if self.standard_errors_ is not None else unresolved,
-            "at theta_" if self.gamma > 0 else "from the fitted proposal")
-        self.unresolved_parameters_ = unresolved
-        self.converged_ = verdict.converged
-        for category, message in verdict.warnings():
-            warn_at_caller(message, category)
-        if self.moment_test_ is not None and self.moment_test_.p_value < MOMENT_ALPHA:
-            self.converged_ = False
-            step = np.round(self.moment_test_.step, 1).tolist()
-            warn_at_caller(
-                "AVO fit: data simulated at theta_ miss the observations' features along "
-                f"the parameters (moment test p-value {self.moment_test_.p_value:.3g}; "
-                f"one step toward their root moves theta_ by {step} standard errors): "
-                "the polish's local model is off at theta_, so the point and its "
-                "standard errors are not reliable; raise max_simulations or start "
-                "closer.", FitQualityWarning)
-        if state.moments is not None and state.moments.at_edge:
-            self.converged_ = False
-            warn_at_caller("AVO fit: the polish's last solve stopped at the edge of the "
-                           "region its simulations cover: theta_ is short of where the "
-                           "simulated features meet the observed ones; raise max_iter or "
-                           "start closer.", FitConvergenceWarning)
-        if self.standard_errors_ is not None and not np.all(np.isfinite(
-                self.standard_errors_)):
-            self.converged_ = False
-            warn_at_caller(
-                "AVO fit: the observations do not identify parameter(s) "
-                f"{np.flatnonzero(~np.isfinite(self.standard_errors_)).tolist()} near "
-                "theta_ (their simulated features did not move beyond noise): their "
-                "standard errors are infinite and theta_ there is not an estimate.",
-                FitQualityWarning)
