@@ -204,6 +204,13 @@ class PolishSamples:
         n_terms = polynomial_design(np.zeros((1, n_params))).shape[1]
         return int(max(n_terms, 0.3 * self.features.n_features) * self.n_obs)
 
+    def model_precision(self, n_samples: int, n_params: int) -> float:
+        """How precise a model of ``n_samples`` simulations is over its window, against
+        the observations' mean: ``n_samples / (n_terms n_obs)``, the ratio of the
+        observations' variance to the fitted mean's averaged over the window."""
+        n_terms = polynomial_design(np.zeros((1, n_params))).shape[1]
+        return n_samples / (n_terms * self.n_obs)
+
     def add(self, z: np.ndarray, X: np.ndarray) -> None:
         """One batch: parameters ``z`` (m, k) and their simulated data ``X`` (m, n_features)."""
         self._z.append(np.asarray(z, dtype=float))
@@ -236,7 +243,8 @@ class PolishSamples:
                               at_edge=bool(np.linalg.norm(v) > 0.99 * _MAX_RADIUS),
                               # d m / d z = W^-T d m / d u
                               slopes=np.linalg.solve(window.T, model.jacobian(v)),
-                              S_inv=model.S_inv, mean_noise=c)
+                              S_inv=model.S_inv, mean_noise=c,
+                              model_precision=self.model_precision(int(near.sum()), k))
 
 
 def polish_(module, samples: PolishSamples, floor: np.ndarray | None,

@@ -50,6 +50,9 @@ class MomentSolution:
     slopes: np.ndarray | None = None  # (k, p) d features / d z at the solution
     S_inv: np.ndarray | None = None  # (p, p) inverse feature covariance
     mean_noise: float = 0.0  # c: the fitted mean's variance, in units of S
+    # the model's precision over its window against the observations':
+    # n_sim / (n_terms n_obs), see PolishSamples.model_precision
+    model_precision: float = np.inf
 
 
 @dataclass(frozen=True)

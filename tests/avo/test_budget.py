@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from sktilt import AVOSimulatorFitter, GaussianProposal, Simulator
+from sktilt import FitConvergenceWarning
 from sktilt.avo._budget import MIN_BATCH, growing_batches, plan_simulations
+from sktilt.avo._finish import MIN_MODEL_PRECISION
 from sktilt.datasets import GK_TRUE_THETA, gk_simulator_batch, poisson_simulator_batch
 
 
@@ -86,3 +88,28 @@ def test_a_smaller_budget_costs_precision_not_validity():
         assert fit.standard_errors_[0] >= 0.9 * lam_se
         ses.append(fit.standard_errors_[0])
     assert ses[0] > ses[1]
+
+
+def _poisson_fit(budget, **params):
+    X = np.random.default_rng(3).poisson(7.0, size=(5000, 1)).astype(float)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = AVOSimulatorFitter(Simulator(poisson_simulator_batch, vectorized=True),
+                                 GaussianProposal([np.log(5.0)], [1.0]), max_iter=150,
+                                 max_simulations=budget, random_state=0, **params).fit(X)
+    return fit, [str(w.message) for w in caught if issubclass(w.category,
+                                                              FitConvergenceWarning)]
+
+
+def test_a_budget_that_starves_the_polish_says_so_and_names_a_budget_that_would_not():
+    # 5 000 observations, one parameter: the quadratic model has 3 terms, so 15 000
+    # simulations make it as precise as the data; a 5 000 budget gives the polish about
+    # 2 000 (precision ~0.15 < MIN_MODEL_PRECISION), a 20 000 budget about 8 000
+    starved, messages = _poisson_fit(5_000)
+    assert not starved.converged_
+    (message,) = [m for m in messages if "as precise as the observations" in m]
+    suggested = int(message.split("max_simulations to about ")[1].split(".")[0])
+    assert 5_000 < suggested <= 5_000 * MIN_MODEL_PRECISION / 0.1
+    fed, messages = _poisson_fit(20_000)
+    assert not any("as precise as the observations" in m for m in messages)
+    assert fed.converged_

@@ -172,6 +172,9 @@ def test_polish_samples_need_as_many_simulations_as_the_quadratic_model_has_term
     assert samples.needed(4) == 15_000
     assert samples.needed(1) == int(5.1 * 1000)
     assert samples.needed(10) == 66_000
+    # the model's precision against the data's: n_samples / (n_terms n_obs)
+    assert samples.model_precision(3_000, 4) == pytest.approx(0.2)
+    assert samples.model_precision(66_000, 10) == pytest.approx(1.0)
 
 
 def test_an_auto_polish_tops_a_four_parameter_fit_up_to_its_terms():
