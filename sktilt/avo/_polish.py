@@ -24,7 +24,7 @@ import torch
 
 from .._utils import to_numpy
 from ._resolution import DistributionFeatures, shrink_slopes
-from ._uncertainty import MomentSolution, moment_covariance
+from ._uncertainty import MomentSolution, evidence_threshold, moment_covariance
 
 # Cut points per column of the polish's CDF features (the resolution estimate uses 7):
 # deciles and tail levels out to 0.5 %, where a tail parameter shows. On the g-and-k
@@ -134,8 +134,10 @@ class LocalFeatureModel:
         return float(d @ self.design_inv @ d)
 
     def evidence_slopes(self, v: np.ndarray) -> np.ndarray:
-        """:meth:`jacobian` shrunk by its evidence (:func:`shrink_slopes`), (k, p)."""
-        return shrink_slopes(self.jacobian(v), self.S_inv, self.slope_noise(v))
+        """:meth:`jacobian` shrunk by its evidence (:func:`shrink_slopes`), (k, p), no
+        more than at :func:`~._uncertainty.evidence_threshold`."""
+        return shrink_slopes(self.jacobian(v), self.S_inv, self.slope_noise(v),
+                             evidence_threshold(self.S_inv.shape[0]))
 
 
 def moment_location(model: LocalFeatureModel, target: np.ndarray, n_obs: int,

@@ -182,7 +182,8 @@ class ParameterResolution:
         return shift if np.all(np.isfinite(shift)) else np.zeros_like(loc)
 
 
-def shrink_slopes(B: np.ndarray, S_inv: np.ndarray, noise: np.ndarray) -> np.ndarray:
+def shrink_slopes(B: np.ndarray, S_inv: np.ndarray, noise: np.ndarray,
+                  threshold: float = 1.0) -> np.ndarray:
     """Slopes ``B`` (k, p) shrunk by their evidence, direction by direction.
 
     The estimation noise of ``B`` adds ``noise = p (Z^T Z)^{-1}`` to ``B S^{-1} B^T``
@@ -191,12 +192,16 @@ def shrink_slopes(B: np.ndarray, S_inv: np.ndarray, noise: np.ndarray) -> np.nda
     slopes along ``v`` are scaled by ``sqrt(max(0, 1 - 1 / lambda))``, so that their
     information is the debiased ``lambda - 1``. Unshrunk, a parameter without effect
     looks pinned by noise once ``n_obs p`` outgrows the simulations, and a step toward
-    the data's features would move it by that noise.
+    the data's features would move it by that noise. Between 1 and ``threshold`` the
+    weight stays at its value at ``threshold``: a step along such a direction divides
+    the features' noise by the weight, and near ``lambda = 1`` that noise, not the
+    data, would set the step.
     """
     from scipy.linalg import eigh
 
     values, V = eigh(B @ S_inv @ B.T, noise)  # V^T noise V = I
-    weights = np.sqrt(np.clip(1.0 - 1.0 / np.maximum(values, 1e-300), 0.0, None))
+    weights = np.where(values > 1.0,
+                       np.sqrt(1.0 - 1.0 / np.maximum(values, max(threshold, 1.0))), 0.0)
     # rows of V^T B are the slopes of the components; back with V^-T = noise V
     return noise @ V @ (weights[:, None] * (V.T @ B))
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from sktilt.avo._resolution import ParameterResolution
+from sktilt.avo._resolution import ParameterResolution, shrink_slopes
 
 
 def _linear_batches(B, noise_sd, spread, n_batches, rng, loc=0.0):
@@ -88,3 +88,17 @@ def test_kalman_shift_does_not_move_what_the_data_do_not_pin():
         res.update(z, F)
     shift = res.kalman_shift(np.zeros(2), np.eye(2), np.array([1.0, 0.5]), 10_000)
     assert abs(shift[0] - 1.0) < 0.05 and abs(shift[1]) < 0.05
+
+
+def test_shrink_slopes_debiases_evidence_and_caps_the_shrink_below_the_threshold():
+    # three independent directions, unit noise: signal-to-noise 9, 1.2 and 0.5. Their
+    # slopes keep sqrt(1 - 1/lambda) of themselves, so that the information is
+    # lambda - 1, and none below 1. With a threshold of 1.5 the weak direction keeps the
+    # weight at 1.5, sqrt(1/3): a step along it is its noise over that, not over
+    # sqrt(1 - 1/1.2) = 0.41; the direction below 1 still has no slopes
+    S_inv, noise = np.eye(3), np.eye(3)
+    B = np.diag([3.0, np.sqrt(1.2), np.sqrt(0.5)])
+    debiased = shrink_slopes(B, S_inv, noise)
+    np.testing.assert_allclose(np.diag(debiased @ debiased.T), [8.0, 0.2, 0.0], atol=1e-10)
+    capped = shrink_slopes(B, S_inv, noise, threshold=1.5)
+    np.testing.assert_allclose(np.diag(capped @ capped.T), [8.0, 1.2 / 3, 0.0], atol=1e-10)
