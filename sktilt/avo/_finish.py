@@ -50,10 +50,9 @@ _POLISH_MAX_AUTO, _POLISH_MIN_AUTO = 60_000, 2_000
 # The level of the moment test of a polished point fit, as the two-sample tests'.
 MOMENT_ALPHA = 0.01
 # A polish whose model is less precise than this over its window, against the
-# observations (PolishSamples.model_precision), is starved: on the g-and-k (10 000
-# observations) such fits ended up to 8 MLE standard errors off with every other check
-# passing, because the point's error is then the model's bias, which neither the
-# standard errors nor a check of a tenth of the budget sees.
+# observations (PolishSamples.model_precision), is starved: its point's error is then
+# the model's bias, which neither the standard errors nor a check of a tenth of the
+# budget sees (measured in the user guide's "Choosing a simulation budget").
 MIN_MODEL_PRECISION = 0.2
 
 
