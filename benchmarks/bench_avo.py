@@ -56,7 +56,8 @@ def row(name, fitted, mle, se, f, wall):
     ok = z <= 2 and f.n_simulations_ <= MAX_SIMULATIONS and wall <= MAX_WALL
     print(f"{name:<22} fitted {fitted:9.4f}  MLE {mle:9.4f} +- {se:.4f}  "
           f"|diff|/SE {z:5.2f} {'ok ' if ok else 'MISS'}  "
-          f"simulations {f.n_simulations_:6d}  wall {wall:5.1f} s")
+          f"simulations {f.n_simulations_:6d}  wall {wall:5.1f} s  converged_ "
+          f"{f.converged_}")
 
 
 def accuracy():
