@@ -68,7 +68,7 @@ def polish_samples(gamma: float, proposal: torch.nn.Module,
     Gaussian proposal): the polish and the standard errors regress them."""
     if gamma <= 0 or not isinstance(proposal, GaussianProposalModule):
         return None
-    return PolishSamples(X_obs, proposal.n_parameters)
+    return PolishSamples(X_obs)
 
 
 def polish_point(fitter: AVOSimulatorFitter, state: FitState, summary) -> None:

@@ -135,9 +135,7 @@ class MomentRefinement(BaseEstimator):
       the data pin (ensemble Kalman inversion). It travels ridges along which
       score-function steps, scaled by a tight proposal, stall.
     * the **polish** (:mod:`sktilt.avo._polish`): distribution features at 17 cut
-      points per column (deciles and tail levels out to 0.5 %), and evenly spaced
-      ones between where the model's simulations support them (43 in all on one
-      column with four parameters), are regressed on the
+      points per column (deciles and tail levels out to 0.5 %) are regressed on the
       parameters (a quadratic model, its curvature shrunk by its evidence) from the
       simulations of the last quarter of the updates and ``polish_simulations`` extra
       ones drawn around the fitted location, and the location moves to where the

@@ -14,8 +14,7 @@ method of moments).
 from __future__ import annotations
 
 __all__ = ["LocalFeatureModel", "POLISH_QUANTILES", "PRIOR_SD", "PolishSamples",
-           "curvature_shrinkage", "moment_location", "polish_", "polish_levels",
-           "polynomial_design"]
+           "curvature_shrinkage", "moment_location", "polish_", "polynomial_design"]
 
 from dataclasses import dataclass
 from itertools import combinations_with_replacement
@@ -24,19 +23,16 @@ import numpy as np
 import torch
 
 from .._utils import to_numpy
-from ._resolution import MAX_PAIRS, DistributionFeatures, shrink_slopes
+from ._resolution import DistributionFeatures, shrink_slopes
 from ._uncertainty import MomentSolution, evidence_threshold, moment_covariance
 
-# Base cut points per column of the polish's CDF features (the resolution estimate uses 7):
+# Cut points per column of the polish's CDF features (the resolution estimate uses 7):
 # deciles and tail levels out to 0.5 %, where a tail parameter shows. On the g-and-k
 # (polishes from 1 SE off, 120 000 simulations in a 3-SE window, 8 seeds), the tail weight
 # k ended 0.47 SE RMS from the MLE with these, 1.21 with 15 evenly spaced levels (3 000
-# observations: 0.51 against 1.8). More cuts need more simulations for their slopes:
-# polish_levels adds evenly spaced ones where the quadratic model's simulations pay.
+# observations: 0.51 against 1.8); more cuts need more simulations for their slopes.
 POLISH_QUANTILES = np.array([0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
                              0.8, 0.9, 0.95, 0.975, 0.99, 0.995])
-# A model needs max(n_terms, EVIDENCE_SHARE p) n_obs simulations (PolishSamples.needed).
-_EVIDENCE_SHARE = 0.3
 _GAUSS_NEWTON_STEPS = 5
 # The solve's prior: N(0, PRIOR_SD^2 I) in window units. It keeps a direction the
 # features barely pin in place: at 3, Weinberg's ridge drifted to the window's edge and
@@ -60,28 +56,6 @@ def polynomial_design(u: np.ndarray, degree: int = 2) -> np.ndarray:
         for index in combinations_with_replacement(range(u.shape[1]), d):
             columns.append(np.prod(u[:, list(index)], axis=1))
     return np.stack(columns, axis=1)
-
-
-def polish_levels(n_params: int, n_columns: int, n_pairs: int = 0) -> np.ndarray:
-    """Levels of the polish's cut points: :data:`POLISH_QUANTILES` and, where the
-    quadratic model's simulations support more features, evenly spaced levels between.
-
-    A model of ``n_params`` parameters needs ``n_terms n_obs`` simulations for its mean
-    (:meth:`PolishSamples.needed`); the same simulations carry the slopes of up to
-    ``n_terms / 0.3`` features above their noise, so up to that many features (cut
-    points on ``n_columns`` columns and ``n_pairs`` products) cost no extra
-    simulations. A narrow feature of the data, such as a peak a few per cent of the
-    range wide, gets one or two of the base levels; the finer ones resolve its width
-    and position (the user guide's "Narrow features" measures how much of the Fisher
-    information each set keeps).
-    """
-    n_terms = polynomial_design(np.zeros((1, n_params))).shape[1]
-    room = int((n_terms / _EVIDENCE_SHARE - n_pairs) / n_columns)
-    for m in range(room, 0, -1):
-        levels = np.union1d(POLISH_QUANTILES, np.round(np.arange(1, m + 1) / (m + 1), 6))
-        if len(levels) <= room:
-            return levels
-    return POLISH_QUANTILES
 
 
 def curvature_shrinkage(coef: np.ndarray, design_inv: np.ndarray, S_inv: np.ndarray,
@@ -206,15 +180,12 @@ class PolishSamples:
 
     Fed with the batches of the last quarter of the fit (:meth:`add`), then with the
     polish's own; :meth:`shift` fits the model and solves. The features are
-    :class:`~sktilt.avo._resolution.DistributionFeatures` at the
-    :func:`polish_levels` for ``n_params`` parameters, quantiles of the observations
-    ``X_obs`` (n_obs, n_features), kept as float32.
+    :class:`~sktilt.avo._resolution.DistributionFeatures` at :data:`POLISH_QUANTILES`
+    of the observations ``X_obs`` (n_obs, n_features), kept as float32.
     """
 
-    def __init__(self, X_obs: np.ndarray, n_params: int = 1):
-        d = X_obs.shape[1]
-        n_pairs = min(d * (d - 1) // 2, MAX_PAIRS)
-        self.features = DistributionFeatures(X_obs, polish_levels(n_params, d, n_pairs))
+    def __init__(self, X_obs: np.ndarray):
+        self.features = DistributionFeatures(X_obs, POLISH_QUANTILES)
         self.target = self.features.transform(X_obs).mean(0)
         self.n_obs = len(X_obs)
         self._z: list[np.ndarray] = []
@@ -233,7 +204,7 @@ class PolishSamples:
         ``n_sim w^2 / (p n_obs)``, about 2.7 at ``0.3 p`` for a window ``w`` of 3
         standard errors."""
         n_terms = polynomial_design(np.zeros((1, n_params))).shape[1]
-        return int(max(n_terms, _EVIDENCE_SHARE * self.features.n_features) * self.n_obs)
+        return int(max(n_terms, 0.3 * self.features.n_features) * self.n_obs)
 
     def model_precision(self, n_samples: int, n_params: int) -> float:
         """How precise a model of ``n_samples`` simulations is over its window, against

@@ -21,7 +21,7 @@ from .._utils import column_scale
 # Cut points per feature of the observations at which the empirical CDF is compared, and
 # the largest number of pairwise products (dependence) the features include.
 _QUANTILES = np.arange(1, 8) / 8
-MAX_PAIRS = 45
+_MAX_PAIRS = 45
 
 
 class DistributionFeatures:
@@ -33,7 +33,7 @@ class DistributionFeatures:
     ``1{x <= c}`` at the seven octiles ``c`` of the observations (so their means are
     the empirical CDF there: bounded, and moved by location, spread and shape alike),
     and the products of pairs of standardised columns (moved by dependence), up to
-    :data:`MAX_PAIRS` pairs.
+    :data:`_MAX_PAIRS` pairs.
 
     Parameters
     ----------
@@ -48,7 +48,7 @@ class DistributionFeatures:
         self.cuts = np.quantile(X_obs, quantiles, axis=0)  # (n_cuts, p)
         self.mean, self.scale = X_obs.mean(0), column_scale(X_obs)
         p = X_obs.shape[1]
-        pairs = [(i, j) for i in range(p) for j in range(i + 1, p)][:MAX_PAIRS]
+        pairs = [(i, j) for i in range(p) for j in range(i + 1, p)][:_MAX_PAIRS]
         self.pairs = np.array(pairs, dtype=int).reshape(-1, 2)
 
     @property

@@ -10,13 +10,11 @@ from sklearn.base import clone
 from sktilt import (AVOSimulatorFitter, Critic, FlowProposal, GaussianProposal,
                     MomentRefinement, Simulator)
 from sktilt.avo._polish import (
-    POLISH_QUANTILES,
     PRIOR_SD,
     LocalFeatureModel,
     PolishSamples,
     curvature_shrinkage,
     moment_location,
-    polish_levels,
     polynomial_design,
 )
 
@@ -179,58 +177,6 @@ def test_polish_samples_need_as_many_simulations_as_the_quadratic_model_has_term
     assert samples.model_precision(66_000, 10) == pytest.approx(1.0)
 
 
-def test_polish_levels_add_the_cut_points_the_models_simulations_pay_for():
-    # up to n_terms / 0.3 features cost no simulations beyond the quadratic model's
-    assert np.array_equal(polish_levels(1, 1), POLISH_QUANTILES)  # 3 terms: 10 < 17
-    for k, d in [(3, 1), (4, 1), (5, 1), (4, 2)]:
-        n_terms = polynomial_design(np.zeros((1, k))).shape[1]
-        levels = polish_levels(k, d)
-        assert set(POLISH_QUANTILES) <= set(levels)
-        assert len(POLISH_QUANTILES) < len(levels) <= n_terms / 0.3 / d
-        assert np.all(np.diff(levels) > 0) and 0 < levels[0] and levels[-1] < 1
-    assert np.array_equal(polish_levels(10, 10, n_pairs=45), POLISH_QUANTILES)
-    samples = PolishSamples(np.random.default_rng(0).normal(size=(1000, 1)), 4)
-    assert samples.features.n_features == len(polish_levels(4, 1))
-    assert samples.needed(4) == 15_000  # still the model's terms
-
-
-def _binned_information(theta, cuts):
-    """Fisher information (4, 4) of one observation's bin among ``cuts`` (resonance)."""
-    from sktilt.datasets.resonance import resonance_cdf
-
-    edges = np.r_[0.0, np.sort(cuts), 1.0]
-    p = np.diff(resonance_cdf(edges, theta))
-    J = np.array([(np.diff(resonance_cdf(edges, theta + h))
-                   - np.diff(resonance_cdf(edges, theta - h))) / (2 * h.sum())
-                  for h in 1e-6 * np.eye(4)])
-    keep = p > 1e-15
-    return (J[:, keep] / p[keep]) @ J[:, keep].T
-
-
-def test_the_polish_cut_points_carry_a_narrow_peaks_information():
-    # the efficiency of the binned CDF at the polish's levels (quantiles of the model):
-    # the exact Fisher information (the limit of 20 000 bins) over the bins', per
-    # parameter; the 17 base levels put one or two cut points in a narrow or weak peak
-    from sktilt.datasets.resonance import RESONANCE_CASES, resonance_cdf
-
-    grid = np.linspace(0.0, 1.0, 20_001)
-    worst_base, worst = 1.0, 1.0
-    for case in RESONANCE_CASES.values():
-        theta = np.array(case["theta"])
-        cdf = resonance_cdf(grid, theta)
-        exact = np.diag(np.linalg.inv(_binned_information(theta, grid[1:-1])))
-        for levels, name in ((POLISH_QUANTILES, "base"), (polish_levels(4, 1), "polish")):
-            binned = np.diag(np.linalg.inv(_binned_information(
-                theta, np.interp(levels, cdf, grid))))
-            efficiency = (exact / binned).min()
-            if name == "base":
-                worst_base = min(worst_base, efficiency)
-            else:
-                worst = min(worst, efficiency)
-    assert worst_base < 0.1  # the width of a weak narrow peak: almost nothing
-    assert worst > 0.6
-
-
 def test_an_auto_polish_tops_a_four_parameter_fit_up_to_its_terms():
     # g-and-k with 1 000 observations: a short fit pools far fewer than the 15 n_obs
     # its quadratic model needs, and "auto" draws the rest (the old 5.1 n_obs rule
@@ -306,30 +252,3 @@ def test_a_weakly_seen_direction_does_not_carry_the_point_off(replicate):
             GaussianProposal([0.0, 0.0], [1.0, 1.0]), max_simulations=20_000,
             random_state=replicate).fit(X)
     assert np.all(np.abs(fit.theta_ - mle) < 2 * se)
-
-
-@pytest.mark.slow
-def test_a_narrow_peaks_fit_meets_the_mle_with_the_finer_cut_points():
-    # a peak of half-width 0.01 holding a fifth of 5 000 observations, started as in
-    # benchmarks/bench_avo_accuracy.py: with the 17 base levels 0 of these 4 fits ended
-    # within 2 MLE SE on every parameter and 1 interval held the MLE
-    from sktilt.datasets.resonance import (RESONANCE_CASES, resonance_case, resonance_mle,
-                                           resonance_simulator_batch)
-
-    X, truth = resonance_case("narrow_medium_falling", np.random.default_rng(
-        500 + list(RESONANCE_CASES).index("narrow_medium_falling")))
-    mle, se = resonance_mle(X)
-    start = truth * np.array([0.8, 1.5, 1.4, 1.0]) + np.array([0.0, 0.0, 0.0, 1.0])
-    proposal = GaussianProposal(start, np.maximum(np.abs(truth - start), se * 3),
-                                bounds=[(0, 1), (1e-4, 0.5), (1e-3, 0.999), (-20, 20)])
-    within = held = 0
-    for seed in range(4):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = AVOSimulatorFitter(Simulator(resonance_simulator_batch, vectorized=True),
-                                     proposal, random_state=seed).fit(X)
-        within += np.all(np.abs(fit.theta_ - mle) < 2 * se)
-        low, high = fit.confidence_intervals(0.95).T
-        held += np.all((low <= mle) & (mle <= high))
-    assert within >= 3
-    assert held >= 3
