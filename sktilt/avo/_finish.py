@@ -40,7 +40,7 @@ from ._gaussian import GaussianProposalModule
 from ._parts import MomentRefinement
 from ._polish import PolishSamples, polish_
 from ._step import FitState
-from ._uncertainty import moment_check, parameter_covariance
+from ._uncertainty import moment_check, parameter_covariance, with_resolution_fallback
 
 if TYPE_CHECKING:  # the estimator imports this module
     from ._fitter import AVOSimulatorFitter
@@ -117,6 +117,10 @@ def polish_point(fitter: AVOSimulatorFitter, state: FitState, summary) -> None:
         before = to_numpy(module.loc()).copy()
     state.moments = polish_(module, samples, state.floor.value(), (n, later, later),
                             rng, simulate_features, move=move)
+    resolution = state.floor.resolution
+    if state.moments is not None and resolution is not None:
+        state.moments = with_resolution_fallback(state.moments, resolution.linear_model(),
+                                                 samples.n_obs)
     if move and state.moments is not None:
         with torch.no_grad():
             state.polish_shift = to_numpy(module.loc()) - before

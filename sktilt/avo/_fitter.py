@@ -228,8 +228,10 @@ class AVOSimulatorFitter(VersionedStateMixin, SimulatedModelMixin, BaseEstimator
     standard_errors_ : ndarray of shape (n_params,) or None
         Standard errors of ``theta_`` (parameters' units) for a point fit: the
         efficient method-of-simulated-moments sandwich of the polish's feature model,
-        simulation noise included (user guide, "Standard errors"); ``inf`` for a
-        parameter the data do not identify. ``None`` for a population fit
+        simulation noise included (user guide, "Standard errors"); where the polish
+        had too few simulations to see a parameter, the sandwich of the fit's running
+        regression on fewer features (wider); ``inf`` for a parameter neither
+        identifies. ``None`` for a population fit
         (``gamma <= 0``) or a :class:`~sktilt.FlowProposal`.
     covariance_ : ndarray of shape (n_params, n_params) or None
         Their covariance (``inf`` on the diagonal and NaN beside it for unidentified

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .._utils import to_numpy
-from ._resolution import DistributionFeatures, shrink_slopes
+from ._resolution import DistributionFeatures, feature_rank, shrink_slopes
 from ._uncertainty import MomentSolution, evidence_threshold, moment_covariance
 
 # Cut points per column of the polish's CDF features (the resolution estimate uses 7):
@@ -64,7 +64,8 @@ def curvature_shrinkage(coef: np.ndarray, design_inv: np.ndarray, S_inv: np.ndar
     positive-part James-Stein factor ``max(0, 1 - dof / stat)`` on all higher terms.
 
     ``stat`` is the Wald statistic of the higher terms over every feature (chi-squared
-    with ``dof`` = their number of coefficients when the model is linear). With many
+    with ``dof`` = their number of coefficients, counting tied features once
+    (:func:`~._resolution.feature_rank`), when the model is linear). With many
     parameters a quadratic model has many terms, and the noise of the unneeded ones
     swamps the solve: on the 10-D Gaussian linear model (55 quadratic terms, 195
     features at 15 evenly spaced cut points) a polish from 1 standard error off ended
@@ -79,7 +80,8 @@ def curvature_shrinkage(coef: np.ndarray, design_inv: np.ndarray, S_inv: np.ndar
         return scale
     stat = np.trace(S_inv @ C.T @ np.linalg.pinv(design_inv[higher, higher],
                                                   hermitian=True) @ C)
-    scale[higher] = max(0.0, 1.0 - C.size / stat) if stat > 0 else 0.0
+    dof = C.shape[0] * feature_rank(S_inv)  # tied features count once
+    scale[higher] = max(0.0, 1.0 - dof / stat) if stat > 0 else 0.0
     return scale
 
 
@@ -126,7 +128,7 @@ class LocalFeatureModel:
         """What the estimation noise of :meth:`jacobian` adds to ``J S^-1 J^T`` on
         average: ``p G (D^T D)^-1 G^T`` with ``G`` the design's slopes, shape (k, k)."""
         G = self._design_slopes(v)
-        return self.coef.shape[1] * G @ self.design_inv @ G.T
+        return feature_rank(self.S_inv) * G @ self.design_inv @ G.T
 
     def mean_noise(self, v: np.ndarray) -> float:
         """``c(v)``: the fitted mean at ``v`` varies as ``c(v) S`` (simulation noise)."""
@@ -137,7 +139,7 @@ class LocalFeatureModel:
         """:meth:`jacobian` shrunk by its evidence (:func:`shrink_slopes`), (k, p), no
         more than at :func:`~._uncertainty.evidence_threshold`."""
         return shrink_slopes(self.jacobian(v), self.S_inv, self.slope_noise(v),
-                             evidence_threshold(self.S_inv.shape[0]))
+                             evidence_threshold(feature_rank(self.S_inv)))
 
 
 def moment_location(model: LocalFeatureModel, target: np.ndarray, n_obs: int,
@@ -246,7 +248,8 @@ class PolishSamples:
                               # d m / d z = W^-T d m / d u
                               slopes=np.linalg.solve(window.T, model.jacobian(v)),
                               S_inv=model.S_inv, mean_noise=c,
-                              model_precision=self.model_precision(int(near.sum()), k))
+                              model_precision=self.model_precision(int(near.sum()), k),
+                              window=window)
 
 
 def polish_(module, samples: PolishSamples, floor: np.ndarray | None,

@@ -12,7 +12,8 @@ should move for the simulated features to meet the observed ones.
 
 from __future__ import annotations
 
-__all__ = ["DistributionFeatures", "ParameterResolution", "ScaleFloor", "shrink_slopes"]
+__all__ = ["DistributionFeatures", "ParameterResolution", "ScaleFloor", "feature_rank",
+           "shrink_slopes"]
 
 import numpy as np
 
@@ -22,6 +23,16 @@ from .._utils import column_scale
 # the largest number of pairwise products (dependence) the features include.
 _QUANTILES = np.arange(1, 8) / 8
 _MAX_PAIRS = 45
+
+
+def feature_rank(S_inv: np.ndarray) -> int:
+    """How many features vary independently: the rank of their inverse covariance.
+
+    The slopes' estimation noise adds this many units to their signal-to-noise, not
+    the number of features: tied cut points of discrete data (a Poisson count's
+    quantiles) give identical features, which add neither information nor noise.
+    """
+    return int(np.linalg.matrix_rank(S_inv, hermitian=True))
 
 
 class DistributionFeatures:
@@ -117,17 +128,17 @@ class ParameterResolution:
         """
         k = self.zf.shape[0]
         se = np.full(k, np.inf)
-        model = self._linear_model()
+        model = self.linear_model()
         if model is None:
             return se
         zz_inv, B, S_inv = model
-        p = B.shape[1]
+        p = feature_rank(S_inv)
         info = n_obs * (np.einsum("ip,pq,iq->i", B, S_inv, B) - p * np.diag(zz_inv))
         positive = info > 0
         se[positive] = 1.0 / np.sqrt(info[positive])
         return se
 
-    def _linear_model(self):
+    def linear_model(self):
         """``((Z^T Z)^{-1}, B, S^{-1})`` of the pooled regression, or None (too few rows)."""
         k, p = self.zf.shape
         dof = self.n - self.n_batches - k
@@ -135,8 +146,8 @@ class ParameterResolution:
             return None
         zz_inv = np.linalg.pinv(self.zz)
         B = zz_inv @ self.zf
-        S = (self.ff - B.T @ self.zz @ B) / dof
-        return zz_inv, B, np.linalg.pinv(S) * (dof - p - 1) / dof
+        S_inv = np.linalg.pinv((self.ff - B.T @ self.zz @ B) / dof, hermitian=True)
+        return zz_inv, B, S_inv * (dof - feature_rank(S_inv) - 1) / dof
 
     def kalman_shift(self, loc: np.ndarray, cov: np.ndarray, target: np.ndarray,
                      n_obs: int) -> np.ndarray:
@@ -168,13 +179,13 @@ class ParameterResolution:
         ndarray of shape (k,)
             Zeros while the simulations are too few, or where the system is singular.
         """
-        model = self._linear_model()
+        model = self.linear_model()
         if model is None:
             return np.zeros_like(loc)
         zz_inv, B, S_inv = model
         f_loc = self.f_sum / self.n + (loc - self.z_sum / self.n) @ B
         try:
-            B = shrink_slopes(B, S_inv, B.shape[1] * zz_inv)
+            B = shrink_slopes(B, S_inv, feature_rank(S_inv) * zz_inv)
             precision = n_obs * B @ S_inv @ B.T + np.linalg.inv(cov)
             shift = np.linalg.solve(precision, n_obs * B @ S_inv @ (target - f_loc))
         except (np.linalg.LinAlgError, ValueError):

@@ -14,19 +14,28 @@ the method of simulated moments' variance with its simulation-noise factor
 those the solve uses, shrunk by their evidence, so that noise does not pass for
 information. A parameter whose slopes show no evidence, or whose standard error exceeds
 the window the model was fitted in, is not identified there: its variance is infinite.
+
+A small budget leaves the polish few simulations, and its slopes over many features then
+show too little evidence for a parameter the data do pin (a Poisson rate, 20 000
+observations, 20 000 simulations). The fit's running regression on fewer features and
+all its batches (:class:`~._resolution.ParameterResolution`) bounds the information from
+below; where it identifies parameters the polish does not,
+:func:`with_resolution_fallback` takes its sandwich instead: wider, never narrower, than
+the polish's would be with enough simulations.
 """
 
 from __future__ import annotations
 
 __all__ = ["MomentCheck", "MomentSolution", "evidence_threshold", "moment_check",
-           "moment_covariance", "parameter_covariance"]
+           "moment_covariance", "parameter_covariance", "with_resolution_fallback"]
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from .._utils import to_numpy
+from ._resolution import feature_rank
 
 # A direction counts as identified while its standard error stays inside the window the
 # local model was fitted in (in window standard deviations, as ``_polish._MAX_RADIUS``).
@@ -53,6 +62,7 @@ class MomentSolution:
     # the model's precision over its window against the observations':
     # n_sim / (n_terms n_obs), see PolishSamples.model_precision
     model_precision: float = np.inf
+    window: np.ndarray | None = None  # (k, k): z = centre + window u, where it was fitted
 
 
 @dataclass(frozen=True)
@@ -139,7 +149,7 @@ def moment_covariance(J: np.ndarray, S_inv: np.ndarray, noise: np.ndarray, n_obs
 
     W = np.eye(len(J)) if window is None else np.asarray(window, dtype=float)
     A = J @ S_inv @ J.T
-    threshold = evidence_threshold(S_inv.shape[0])
+    threshold = evidence_threshold(feature_rank(S_inv))
     values, V = eigh(A, noise)
     information = np.maximum(values, threshold) - 1.0
     cov = W @ ((V / information) @ V.T) @ W.T * (1.0 / n_obs + c)
@@ -149,6 +159,36 @@ def moment_covariance(J: np.ndarray, S_inv: np.ndarray, noise: np.ndarray, n_obs
     unidentified = (own < threshold) | (np.diag(cov) > _MAX_IDENTIFIED_SE**2
                                         * np.diag(W @ W.T))
     return cov, unidentified
+
+
+def with_resolution_fallback(solution: MomentSolution, linear_model, n_obs: int,
+                             ) -> MomentSolution:
+    """``solution`` with the covariance of the fit's running regression where that
+    identifies parameters the polish's slopes do not.
+
+    ``linear_model`` is ``((Z^T Z)^-1, B, S^-1)`` of
+    :class:`~._resolution.ParameterResolution` (``B`` (k, q): slopes per unit of
+    ``z``), or ``None``. Its slopes, taken to the polish's window, go through
+    :func:`moment_covariance` with the polish's simulation noise ``c``: the point's
+    own. The fallback is taken whole, and only when every parameter the polish
+    identifies stays identified and at least one more is; otherwise ``solution``
+    comes back unchanged.
+    """
+    if (linear_model is None or solution.window is None
+            or not solution.unidentified.any()):
+        return solution
+    zz_inv, B, S_inv = linear_model
+    W = solution.window
+    noise = feature_rank(S_inv) * W.T @ zz_inv @ W  # the slopes' noise, in window units
+    try:
+        cov, unidentified = moment_covariance(W.T @ B, S_inv, noise, n_obs,
+                                              solution.mean_noise, W)
+    except (np.linalg.LinAlgError, ValueError):
+        return solution
+    if np.any(unidentified & ~solution.unidentified) or (
+            unidentified.sum() == solution.unidentified.sum()):
+        return solution
+    return replace(solution, covariance=cov, unidentified=unidentified)
 
 
 def parameter_covariance(solution: MomentSolution, module) -> np.ndarray:

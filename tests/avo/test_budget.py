@@ -110,6 +110,12 @@ def test_a_budget_that_starves_the_polish_says_so_and_names_a_budget_that_would_
     (message,) = [m for m in messages if "as precise as the observations" in m]
     suggested = int(message.split("max_simulations to about ")[1].split(".")[0])
     assert 5_000 < suggested <= 5_000 * MIN_MODEL_PRECISION / 0.1
+    # the rate stays identified: the running regression bounds its information, so its
+    # interval is finite, wider than the MLE's and holds it
+    lam_se = np.sqrt(7.0 / 5000) / 7.0  # the MLE's, in log(lambda)
+    assert lam_se <= starved.standard_errors_[0] < 10 * lam_se
+    lo, hi = starved.confidence_intervals()[0]
+    assert lo < np.log(np.random.default_rng(3).poisson(7.0, size=5000).mean()) < hi
     fed, messages = _poisson_fit(20_000)
     assert not any("as precise as the observations" in m for m in messages)
     assert fed.converged_

@@ -81,6 +81,23 @@ def test_curvature_shrinkage_drops_noise_curvature_and_keeps_real_curvature():
     assert factors[1] > 0.95
 
 
+def test_tied_features_leave_the_local_model_and_its_covariance_unchanged():
+    # a Poisson count ties cut points: identical columns must not count as features
+    from sktilt.avo._uncertainty import moment_covariance
+
+    rng = np.random.default_rng(5)
+    u = rng.standard_normal((3000, 2))
+    F = u @ np.array([[0.2, 0.1, 0.0], [0.0, 0.05, 0.1]]) + rng.standard_normal((3000, 3))
+    results = []
+    for features in (F, np.concatenate([F, F[:, :2], F[:, :1]], axis=1)):
+        model = LocalFeatureModel.fit(u, features)
+        v = np.array([0.3, -0.2])
+        results.append((model.slope_noise(v), *moment_covariance(
+            model.jacobian(v), model.S_inv, model.slope_noise(v), 1000, 1e-4)))
+    for plain, tied in zip(*results):
+        np.testing.assert_allclose(tied, plain, rtol=1e-6)
+
+
 def polish_errors(X, simulator_batch, mle, se, n_sim, seeds=range(4)):
     """Errors (in MLE standard errors) of polishes started 1 SE off the MLE, each on
     ``n_sim`` simulations in a window 3 SE wide, one row per seed."""

@@ -44,6 +44,23 @@ def test_resolution_is_infinite_without_evidence():
     assert np.isfinite(se[0]) and np.isinf(se[1])
 
 
+def test_tied_features_count_once():
+    # discrete data tie cut points: duplicated features add neither information nor
+    # noise, so the standard errors and the location step are those without them
+    rng = np.random.default_rng(4)
+    B = np.array([[1.0, 0.5, 0.0], [0.0, 0.2, 0.1]])
+    plain, tied = ParameterResolution(2, 3), ParameterResolution(2, 7)
+    for z, F in _linear_batches(B, 1.0, 0.3, 10, rng):
+        plain.update(z, F)
+        tied.update(z, np.concatenate([F, F, F[:, :1]], axis=1))
+    np.testing.assert_allclose(tied.standard_errors(500), plain.standard_errors(500),
+                               rtol=1e-6)
+    target = np.array([0.3, 0.1, 0.0])
+    shifts = [res.kalman_shift(np.zeros(2), np.eye(2), t, 500) for res, t in
+              ((plain, target), (tied, np.concatenate([target, target, target[:1]])))]
+    np.testing.assert_allclose(shifts[1], shifts[0], rtol=1e-6)
+
+
 def test_resolution_forgets_old_batches():
     # The slope changes from 1 to 3; with forgetting the estimate follows it.
     rng = np.random.default_rng(3)

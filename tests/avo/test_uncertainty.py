@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from sktilt import AVOSimulatorFitter, FitQualityWarning, FlowProposal, GaussianProposal, Simulator
-from sktilt.avo._uncertainty import MomentSolution, moment_covariance, parameter_covariance
+from sktilt.avo._uncertainty import (
+    MomentSolution,
+    moment_covariance,
+    parameter_covariance,
+    with_resolution_fallback,
+)
 from sktilt.datasets import gaussian_location_mle, gaussian_location_simulator_batch
 
 
@@ -155,6 +160,32 @@ def test_identification_is_judged_per_parameter_whatever_the_window():
         results.append(moment_covariance(J_u, S_inv, noise_u, 1000, 0.0, W))
         np.testing.assert_array_equal(results[-1][1], [False, True])
     np.testing.assert_allclose(results[0][0][0, 0], results[1][0][0, 0], rtol=1e-6)
+
+
+def test_the_running_regression_stands_in_where_the_polish_sees_no_evidence():
+    # the polish's slopes left both parameters unidentified; the running regression
+    # (slopes B per unit z, q features) pins them: its sandwich (1/n + c)(B S^-1 B^T -
+    # q (Z^T Z)^-1)^-1 replaces the polish's, with the polish's simulation noise c
+    rng = np.random.default_rng(1)
+    k, q, n_obs, c = 2, 7, 2000, 2e-3
+    B = rng.normal(size=(k, q))
+    S_inv = np.linalg.inv(np.cov(rng.normal(size=(q, 60))) + np.eye(q))
+    zz_inv = 1e-3 * np.eye(k)
+    W = np.diag([0.3, 0.2])
+    polish = MomentSolution(np.zeros(k), np.full((k, k), np.inf), np.ones(k, bool), 1.0,
+                            mean_noise=c, window=W)
+    fallback = with_resolution_fallback(polish, (zz_inv, B, S_inv), n_obs)
+    expected = (1 / n_obs + c) * np.linalg.inv(B @ S_inv @ B.T - q * zz_inv)
+    np.testing.assert_allclose(fallback.covariance, expected, rtol=1e-8)
+    assert not fallback.unidentified.any()
+    # it never takes away what the polish identified, nor stands in for nothing
+    B_flat = B.copy()
+    B_flat[0] = 0.0  # the regression sees no effect of the first parameter
+    partly = MomentSolution(np.zeros(k), np.eye(k), np.array([False, True]), 1.0,
+                            mean_noise=c, window=W)
+    assert with_resolution_fallback(partly, (zz_inv, B_flat, S_inv), n_obs) is partly
+    assert with_resolution_fallback(polish, (zz_inv, 0 * B, S_inv), n_obs) is polish
+    assert with_resolution_fallback(polish, None, n_obs) is polish
 
 
 def _linear_solution(rng, k=2, p=6, c=1e-3, n_obs=400):
