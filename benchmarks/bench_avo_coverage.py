@@ -1,7 +1,8 @@
 """Calibration of AVO's standard errors and of its self-checks over replicated data sets.
 
 Run: ``python benchmarks/bench_avo_coverage.py [--replicates 100] [--cases poisson,...]
-[--n-jobs 2] [--max-simulations N]`` (about 12 s per fit on one core).
+[--n-jobs 2] [--max-simulations N] [--first-replicate 100]`` (about 12 s per fit on one
+core; ``--first-replicate`` draws further data sets, to pool with an earlier run).
 
 For each simulator with an exact MLE, ``--replicates`` data sets are drawn at the true
 parameter and fitted with the defaults apart from the start (one ``random_state`` per
@@ -98,10 +99,10 @@ def one_fit(name, replicate, settings):
                 converged=fit.converged_, n_simulations=fit.n_simulations_)
 
 
-def study(name, replicates, n_jobs, settings):
+def study(name, replicates, n_jobs, settings, first=0):
     t0 = time.perf_counter()
     rows = Parallel(n_jobs=n_jobs)(delayed(one_fit)(name, r, settings)
-                                   for r in range(replicates))
+                                   for r in range(first, first + replicates))
     cols = {k: np.array([r[k] for r in rows]) for k in rows[0]}
     worst = np.abs(cols["z_mle"]).max(1)
     off, good = worst >= 3, worst < 2
@@ -127,8 +128,9 @@ if __name__ == "__main__":
     parser.add_argument("--cases", default="poisson,gauss2,gk")
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--max-simulations", type=int, default=None)
+    parser.add_argument("--first-replicate", type=int, default=0)
     args = parser.parse_args()
     settings = {} if args.max_simulations is None else {
         "max_simulations": args.max_simulations}
     for case in args.cases.split(","):
-        study(case, args.replicates, args.n_jobs, settings)
+        study(case, args.replicates, args.n_jobs, settings, args.first_replicate)
