@@ -99,6 +99,7 @@ class LocalFeatureModel:
     design_inv: np.ndarray  # (n_terms, n_terms): (D^T D)^-1, the coefficients' noise
     n_params: int
     degree: int
+    rank: int  # feature_rank(S_inv): the features that vary independently
 
     @classmethod
     def fit(cls, u: np.ndarray, features: np.ndarray, degree: int = 2) -> LocalFeatureModel:
@@ -109,7 +110,7 @@ class LocalFeatureModel:
         design_inv = np.linalg.pinv(D.T @ D, hermitian=True)
         scale = curvature_shrinkage(coef, design_inv, S_inv, u.shape[1])
         return cls(coef * scale[:, None], S_inv, design_inv * np.outer(scale, scale),
-                   u.shape[1], degree)
+                   u.shape[1], degree, feature_rank(S_inv))
 
     def mean(self, v: np.ndarray) -> np.ndarray:
         return polynomial_design(v[None], self.degree)[0] @ self.coef
@@ -128,7 +129,7 @@ class LocalFeatureModel:
         """What the estimation noise of :meth:`jacobian` adds to ``J S^-1 J^T`` on
         average: ``p G (D^T D)^-1 G^T`` with ``G`` the design's slopes, shape (k, k)."""
         G = self._design_slopes(v)
-        return feature_rank(self.S_inv) * G @ self.design_inv @ G.T
+        return self.rank * G @ self.design_inv @ G.T
 
     def mean_noise(self, v: np.ndarray) -> float:
         """``c(v)``: the fitted mean at ``v`` varies as ``c(v) S`` (simulation noise)."""
@@ -139,7 +140,7 @@ class LocalFeatureModel:
         """:meth:`jacobian` shrunk by its evidence (:func:`shrink_slopes`), (k, p), no
         more than at :func:`~._uncertainty.evidence_threshold`."""
         return shrink_slopes(self.jacobian(v), self.S_inv, self.slope_noise(v),
-                             evidence_threshold(feature_rank(self.S_inv)))
+                             evidence_threshold(self.rank))
 
 
 def moment_location(model: LocalFeatureModel, target: np.ndarray, n_obs: int,

@@ -131,15 +131,15 @@ class ParameterResolution:
         model = self.linear_model()
         if model is None:
             return se
-        zz_inv, B, S_inv = model
-        p = feature_rank(S_inv)
+        zz_inv, B, S_inv, p = model
         info = n_obs * (np.einsum("ip,pq,iq->i", B, S_inv, B) - p * np.diag(zz_inv))
         positive = info > 0
         se[positive] = 1.0 / np.sqrt(info[positive])
         return se
 
     def linear_model(self):
-        """``((Z^T Z)^{-1}, B, S^{-1})`` of the pooled regression, or None (too few rows)."""
+        """``((Z^T Z)^{-1}, B, S^{-1}, rank)`` of the pooled regression (``rank``: the
+        :func:`feature_rank` of ``S^{-1}``), or None (too few rows)."""
         k, p = self.zf.shape
         dof = self.n - self.n_batches - k
         if dof < 2 * p + 4:
@@ -147,7 +147,8 @@ class ParameterResolution:
         zz_inv = np.linalg.pinv(self.zz)
         B = zz_inv @ self.zf
         S_inv = np.linalg.pinv((self.ff - B.T @ self.zz @ B) / dof, hermitian=True)
-        return zz_inv, B, S_inv * (dof - feature_rank(S_inv) - 1) / dof
+        rank = feature_rank(S_inv)
+        return zz_inv, B, S_inv * (dof - rank - 1) / dof, rank
 
     def kalman_shift(self, loc: np.ndarray, cov: np.ndarray, target: np.ndarray,
                      n_obs: int) -> np.ndarray:
@@ -182,10 +183,10 @@ class ParameterResolution:
         model = self.linear_model()
         if model is None:
             return np.zeros_like(loc)
-        zz_inv, B, S_inv = model
+        zz_inv, B, S_inv, rank = model
         f_loc = self.f_sum / self.n + (loc - self.z_sum / self.n) @ B
         try:
-            B = shrink_slopes(B, S_inv, feature_rank(S_inv) * zz_inv)
+            B = shrink_slopes(B, S_inv, rank * zz_inv)
             precision = n_obs * B @ S_inv @ B.T + np.linalg.inv(cov)
             shift = np.linalg.solve(precision, n_obs * B @ S_inv @ (target - f_loc))
         except (np.linalg.LinAlgError, ValueError):

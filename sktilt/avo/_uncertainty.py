@@ -166,7 +166,7 @@ def with_resolution_fallback(solution: MomentSolution, linear_model, n_obs: int,
     """``solution`` with the covariance of the fit's running regression where that
     identifies parameters the polish's slopes do not.
 
-    ``linear_model`` is ``((Z^T Z)^-1, B, S^-1)`` of
+    ``linear_model`` is ``((Z^T Z)^-1, B, S^-1, rank)`` of
     :class:`~._resolution.ParameterResolution` (``B`` (k, q): slopes per unit of
     ``z``), or ``None``. Its slopes, taken to the polish's window, go through
     :func:`moment_covariance` with the polish's simulation noise ``c``: the point's
@@ -177,9 +177,9 @@ def with_resolution_fallback(solution: MomentSolution, linear_model, n_obs: int,
     if (linear_model is None or solution.window is None
             or not solution.unidentified.any()):
         return solution
-    zz_inv, B, S_inv = linear_model
+    zz_inv, B, S_inv, rank = linear_model
     W = solution.window
-    noise = feature_rank(S_inv) * W.T @ zz_inv @ W  # the slopes' noise, in window units
+    noise = rank * W.T @ zz_inv @ W  # the slopes' noise, in window units
     try:
         cov, unidentified = moment_covariance(W.T @ B, S_inv, noise, n_obs,
                                               solution.mean_noise, W)

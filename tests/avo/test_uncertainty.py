@@ -174,7 +174,7 @@ def test_the_running_regression_stands_in_where_the_polish_sees_no_evidence():
     W = np.diag([0.3, 0.2])
     polish = MomentSolution(np.zeros(k), np.full((k, k), np.inf), np.ones(k, bool), 1.0,
                             mean_noise=c, window=W)
-    fallback = with_resolution_fallback(polish, (zz_inv, B, S_inv), n_obs)
+    fallback = with_resolution_fallback(polish, (zz_inv, B, S_inv, q), n_obs)
     expected = (1 / n_obs + c) * np.linalg.inv(B @ S_inv @ B.T - q * zz_inv)
     np.testing.assert_allclose(fallback.covariance, expected, rtol=1e-8)
     assert not fallback.unidentified.any()
@@ -183,8 +183,8 @@ def test_the_running_regression_stands_in_where_the_polish_sees_no_evidence():
     B_flat[0] = 0.0  # the regression sees no effect of the first parameter
     partly = MomentSolution(np.zeros(k), np.eye(k), np.array([False, True]), 1.0,
                             mean_noise=c, window=W)
-    assert with_resolution_fallback(partly, (zz_inv, B_flat, S_inv), n_obs) is partly
-    assert with_resolution_fallback(polish, (zz_inv, 0 * B, S_inv), n_obs) is polish
+    assert with_resolution_fallback(partly, (zz_inv, B_flat, S_inv, q), n_obs) is partly
+    assert with_resolution_fallback(polish, (zz_inv, 0 * B, S_inv, q), n_obs) is polish
     assert with_resolution_fallback(polish, None, n_obs) is polish
 
 
