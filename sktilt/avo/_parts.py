@@ -134,8 +134,9 @@ class MomentRefinement(BaseEstimator):
       observed ones; with the proposal as prior, the step moves only along directions
       the data pin (ensemble Kalman inversion). It travels ridges along which
       score-function steps, scaled by a tight proposal, stall.
-    * the **polish** (:mod:`sktilt.avo._polish`): distribution features at 17 cut
-      points per column (deciles and tail levels out to 0.5 %) are regressed on the
+    * the **polish** (:mod:`sktilt.avo._polish`): distribution features at up to 17
+      cut points per column (deciles and tail levels out to 0.5 %, each with at least
+      50 observations beyond it) are regressed on the
       parameters (a quadratic model, its curvature shrunk by its evidence) from the
       simulations of the last quarter of the updates and ``polish_simulations`` extra
       ones drawn around the fitted location, and the location moves to where the
