@@ -33,11 +33,9 @@ from ._uncertainty import MomentSolution, evidence_threshold, moment_covariance
 # their slopes.
 POLISH_QUANTILES = np.array([0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
                              0.8, 0.9, 0.95, 0.975, 0.99, 0.995])
-# A cut level is used only with at least this many observations beyond it. A sample
-# quantile with fewer has an error far from the linear (Bahadur) one the sandwich
-# assumes: on a 2-D Gaussian (rho 0.8, 2 000 observations, 4 000 data sets), the
-# polish's linearised error was 4-6 % larger than its standard error with the levels
-# 0.5 % and 1 % (10 and 20 observations beyond), 0-2 % without them.
+# A cut level is used only with at least this many observations beyond it: a sample
+# quantile with fewer errs by more than the linear (Bahadur) approximation the standard
+# errors assume (measured in the user guide and tests/avo/test_polish.py).
 MIN_TAIL_COUNT = 50
 _GAUSS_NEWTON_STEPS = 5
 # The solve's prior: N(0, PRIOR_SD^2 I) in window units. It keeps a direction the
